@@ -1,0 +1,190 @@
+//! Configuration: the TOML file, parsed (`raw`) and then validated into these types.
+//!
+//! Everything downstream (supervisor, checkers, proxy, DNS, admin) takes these checked
+//! values, so no other module re-validates or sees a raw string.
+
+pub mod duration;
+mod raw;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use validate::ConfigError;
+
+/// A fully validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dns: Option<DnsConfig>,
+    pub admin: AdminConfig,
+    pub state: StateConfig,
+    pub proxy: ProxyConfig,
+    pub groups: Vec<GroupConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    pub listen: Vec<SocketAddr>,
+    /// Lowercase, absolute (final dot).
+    pub zone: String,
+    pub nameservers: Vec<Nameserver>,
+    /// SOA RNAME, absolute.
+    pub hostmaster: String,
+    pub soa_ttl: Duration,
+    pub negative_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Nameserver {
+    /// Lowercase, absolute.
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failback {
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllDown {
+    /// Keep serving the last active tier.
+    FailStatic,
+    /// Serve nothing: DNS SERVFAIL, proxy refuses.
+    FailClosed,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub name: String,
+    /// Lowercase, absolute; `None` when the config has no `[dns]` and no `dns_name`.
+    pub dns_name: Option<String>,
+    pub ttl: Duration,
+    pub failback: Failback,
+    pub failback_hold: Duration,
+    pub all_down: AllDown,
+    pub disconnect_on_failover: bool,
+    pub disconnect_on_failback: bool,
+    pub health: HealthConfig,
+    pub listeners: Vec<ListenerConfig>,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub kind: CheckKind,
+    pub port: u16,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    Tcp,
+    Http(HttpCheck),
+    Https(HttpCheck, TlsCheck),
+    Tls(TlsCheck),
+}
+
+impl CheckKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http(_) => "http",
+            CheckKind::Https(..) => "https",
+            CheckKind::Tls(_) => "tls",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub path: String,
+    pub host: Option<String>,
+    pub status_min: u16,
+    pub status_max: u16,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCheck {
+    pub ca_file: Option<PathBuf>,
+    pub sni: Option<String>,
+    pub skip_verify: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub listen: SocketAddr,
+    pub target_port: u16,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    pub name: String,
+    pub address: TargetAddress,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetAddress {
+    /// Answered as A/AAAA, connected to directly.
+    Ips(Vec<IpAddr>),
+    /// Answered as CNAME, resolved by the system resolver to connect.
+    Host(String),
+}
+
+impl std::fmt::Display for TargetAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetAddress::Ips(ips) => {
+                let parts: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+                f.write_str(&parts.join(","))
+            }
+            TargetAddress::Host(h) => f.write_str(h),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file; the error names the file and the field.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        Config::parse(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::new("config", e.to_string().trim_end()))?;
+        validate::validate(raw)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&GroupConfig> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+}

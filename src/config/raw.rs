@@ -1,0 +1,189 @@
+//! The config file as written: serde structs that mirror the TOML one to one.
+//!
+//! Every struct denies unknown fields so a typo is an error, never a silently ignored key.
+//! `validate.rs` turns these into the checked types the rest of the program uses.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+use super::duration::serde_opt;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Authoritative DNS server for the failover addresses (optional: proxy-only setups).
+    pub dns: Option<RawDns>,
+    /// Admin HTTP API, metrics, liveness and readiness.
+    #[serde(default)]
+    pub admin: RawAdmin,
+    /// Where decisions are kept across restarts.
+    #[serde(default)]
+    pub state: RawState,
+    /// TCP proxy settings shared by every listener.
+    #[serde(default)]
+    pub proxy: RawProxy,
+    /// Failover groups.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<RawGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// Addresses to serve on, UDP and TCP each.
+    pub listen: Vec<String>,
+    /// The served zone, e.g. `failover.example.com.`.
+    pub zone: String,
+    /// NS records of the apex; in-zone names need addresses (glue).
+    #[serde(default)]
+    pub nameservers: Vec<RawNameserver>,
+    /// SOA RNAME (mailbox of the zone's admin), default `hostmaster.<zone>`.
+    pub hostmaster: Option<String>,
+    /// TTL of the SOA and NS records, default 1h.
+    #[serde(default, with = "serde_opt")]
+    pub soa_ttl: Option<Duration>,
+    /// Negative-caching TTL (SOA minimum), default 5s.
+    #[serde(default, with = "serde_opt")]
+    pub negative_ttl: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNameserver {
+    pub name: String,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Address of the admin API; loopback by default.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// Path of the state file.
+    #[serde(default = "default_state_path")]
+    pub path: String,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState {
+            path: default_state_path(),
+        }
+    }
+}
+
+fn default_state_path() -> String {
+    "failoverd.state".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// How long connections may keep running after SIGTERM before they are closed.
+    #[serde(default, with = "serde_opt")]
+    pub drain_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub name: String,
+    /// The failover address, relative to the zone or absolute with a final dot.
+    pub dns_name: Option<String>,
+    #[serde(default, with = "serde_opt")]
+    pub ttl: Option<Duration>,
+    /// `auto` or `manual`.
+    pub failback: Option<String>,
+    #[serde(default, with = "serde_opt")]
+    pub failback_hold: Option<Duration>,
+    /// `fail_static` or `fail_closed`.
+    pub all_down: Option<String>,
+    /// Close connections still on the old tier when the group fails over.
+    #[serde(default)]
+    pub disconnect_on_failover: bool,
+    /// Close connections on the backup when the group fails back.
+    #[serde(default)]
+    pub disconnect_on_failback: bool,
+    pub health: Option<RawHealth>,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<RawListener>,
+    #[serde(default, rename = "target")]
+    pub targets: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    /// `tcp`, `http`, `https` or `tls`.
+    pub kind: String,
+    /// Port to check; defaults to the first listener's `target_port`.
+    pub port: Option<u16>,
+    #[serde(default, with = "serde_opt")]
+    pub interval: Option<Duration>,
+    #[serde(default, with = "serde_opt")]
+    pub timeout: Option<Duration>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+    /// HTTP path (http/https).
+    pub path: Option<String>,
+    /// HTTP Host header (http/https); default the target address.
+    pub host: Option<String>,
+    /// Accepted statuses, `"200-399"` or `"200"`.
+    pub status: Option<String>,
+    /// Substring the response body must contain.
+    pub body: Option<String>,
+    /// PEM file of CAs to trust instead of the system roots (https/tls).
+    pub ca_file: Option<String>,
+    /// Server name to send and verify (https/tls); default host, then the address.
+    pub sni: Option<String>,
+    /// Accept any certificate. Explicit opt-out of verification.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub listen: String,
+    pub target_port: u16,
+    #[serde(default, with = "serde_opt")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default, with = "serde_opt")]
+    pub idle_timeout: Option<Duration>,
+    pub max_connections: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub name: String,
+    /// One IP, a list of IPs, or a hostname.
+    pub address: RawAddress,
+    pub priority: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawAddress {
+    One(String),
+    Many(Vec<String>),
+}

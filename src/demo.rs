@@ -1,0 +1,334 @@
+//! `failoverd demo`: a real failover on this machine, narrated.
+//!
+//! Two tiny HTTP stacks ("main" and "backup", each answering with its name) run on the
+//! addresses of `config/demo.toml`; failoverd runs in this process on that config. The demo
+//! sends requests through the proxy, stops the main stack, measures how long until the
+//! backup answers (and how many requests failed), restores the main, and waits for the
+//! failback. Everything is real sockets; nothing is simulated.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::duration::show;
+use crate::config::{Config, TargetAddress};
+use crate::server;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const PHASE_LIMIT: Duration = Duration::from_secs(30);
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let group = config
+        .groups
+        .first()
+        .context("the demo config needs a group")?
+        .clone();
+    let listener = group
+        .listeners
+        .first()
+        .context("the demo group needs a listener")?
+        .clone();
+    let [main, backup] = [0, 1].map(|i| group.targets.get(i));
+    let (Some(main), Some(backup)) = (main, backup) else {
+        bail!("the demo group needs two targets")
+    };
+    let addr_of = |t: &crate::config::TargetConfig| match &t.address {
+        TargetAddress::Ips(ips) => Ok(SocketAddr::new(ips[0], listener.target_port)),
+        TargetAddress::Host(_) => bail!("demo targets must be IP addresses"),
+    };
+    let (main_addr, backup_addr) = (addr_of(main)?, addr_of(backup)?);
+    let proxy = listener.listen;
+
+    say(&format!(
+        "starting stack \"{}\" on {main_addr} and stack \"{}\" on {backup_addr}",
+        main.name, backup.name
+    ));
+    let mut main_stack = Stack::start(&main.name, main_addr).await?;
+    let backup_stack = Stack::start(&backup.name, backup_addr).await?;
+
+    let bound = server::bind(&config)?;
+    let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
+    let proxy_task = tokio::spawn(server::run(config.clone(), bound, shutdown.clone(), kill));
+    say(&format!(
+        "failoverd is proxying {proxy} -> group \"{}\"",
+        group.name
+    ));
+
+    let admin = config.admin.listen;
+    say("waiting for the first health verdicts (rise = 2 good checks)...");
+    let t = wait_group(admin, &group.name, PHASE_LIMIT, |g| targets_up(g) == 2).await?;
+    say(&format!(
+        "both stacks are up after {} ms; active: {}",
+        t.as_millis(),
+        main.name
+    ));
+    for _ in 0..3 {
+        say(&format!(
+            "  GET http://{proxy}/ -> {}",
+            request(proxy).await?.trim()
+        ));
+    }
+
+    say(&format!(
+        "stopping stack \"{}\" (its port now refuses connections)",
+        main.name
+    ));
+    main_stack.stop();
+    let stopped = Instant::now();
+    let first = wait_for(proxy, &backup.name, PHASE_LIMIT).await?;
+    say(&format!(
+        "  first connection served by \"{}\" {} ms after the stop (the proxy retries a refused connect on the next target)",
+        backup.name,
+        first.elapsed.as_millis()
+    ));
+    let mut traffic = Traffic::start(proxy);
+    wait_group(admin, &group.name, PHASE_LIMIT, |g| {
+        active(g) == [backup.name.as_str()]
+    })
+    .await?;
+    let (ok, failed) = traffic.stop().await;
+    say(&format!(
+        "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks or refused connects); {failed} of {} requests failed",
+        backup.name,
+        stopped.elapsed().as_millis(),
+        group.health.fall,
+        ok + failed + first.requests,
+    ));
+
+    say(&format!(
+        "restoring stack \"{}\"; failback waits failback_hold = {} after it is up",
+        main.name,
+        show(group.failback_hold)
+    ));
+    main_stack = Stack::start(&main.name, main_addr).await?;
+    let restored = Instant::now();
+    let mut traffic = Traffic::start(proxy);
+    let up = wait_group(admin, &group.name, PHASE_LIMIT, |g| targets_up(g) == 2).await?;
+    say(&format!(
+        "  \"{}\" is up again after {} ms; traffic stays on \"{}\" during the hold",
+        main.name,
+        up.as_millis(),
+        backup.name
+    ));
+    wait_group(admin, &group.name, PHASE_LIMIT + group.failback_hold, |g| {
+        active(g) == [main.name.as_str()]
+    })
+    .await?;
+    let back = wait_for(proxy, &main.name, PHASE_LIMIT).await?;
+    let (ok, failed2) = traffic.stop().await;
+    say(&format!(
+        "failback: \"{}\" serves again {} ms after it was restored; {failed2} of {} requests failed",
+        main.name,
+        restored.elapsed().as_millis(),
+        ok + failed2 + back.requests,
+    ));
+    let failed = failed + failed2 + first.failed + back.failed;
+
+    shutdown.cancel();
+    proxy_task.await.context("proxy task")??;
+    main_stack.stop();
+    drop(backup_stack);
+    say("done: a real failover and failback, and no client request failed");
+    if failed > 0 {
+        bail!("{failed} requests failed during the demo");
+    }
+    Ok(())
+}
+
+fn say(line: &str) {
+    println!("[demo] {line}");
+}
+
+struct Progress {
+    elapsed: Duration,
+    requests: u32,
+    failed: u32,
+}
+
+/// Sends requests through the proxy until one is answered by `stack`.
+async fn wait_for(proxy: SocketAddr, stack: &str, limit: Duration) -> anyhow::Result<Progress> {
+    let started = Instant::now();
+    let (mut requests, mut failed) = (0, 0);
+    while started.elapsed() < limit {
+        requests += 1;
+        match request(proxy).await {
+            Ok(body) if body.contains(&format!("from {stack}")) => {
+                return Ok(Progress {
+                    elapsed: started.elapsed(),
+                    requests,
+                    failed,
+                })
+            }
+            Ok(_) => {}
+            Err(_) => failed += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!(
+        "no answer from {stack} through {proxy} within {}s",
+        limit.as_secs()
+    )
+}
+
+/// Polls the admin API until the group satisfies `cond`; returns how long it took.
+async fn wait_group(
+    admin: SocketAddr,
+    group: &str,
+    limit: Duration,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(body) = get(admin, &format!("/v1/groups/{group}")).await {
+            if serde_json::from_str(&body).is_ok_and(|g| cond(&g)) {
+                return Ok(started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!(
+        "group {group} did not reach the expected state within {}s",
+        limit.as_secs()
+    )
+}
+
+fn targets_up(g: &serde_json::Value) -> usize {
+    let targets = g["targets"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    targets.iter().filter(|t| t["health"] == "up").count()
+}
+
+fn active(g: &serde_json::Value) -> Vec<&str> {
+    g["active"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Requests sent in the background (one every 20 ms) while the demo waits.
+struct Traffic {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<(u32, u32)>,
+}
+
+impl Traffic {
+    fn start(proxy: SocketAddr) -> Traffic {
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let (mut ok, mut failed) = (0, 0);
+            while !token.is_cancelled() {
+                match request(proxy).await {
+                    Ok(_) => ok += 1,
+                    Err(_) => failed += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (ok, failed)
+        });
+        Traffic { stop, task }
+    }
+
+    /// Stops sending; returns (ok, failed).
+    async fn stop(&mut self) -> (u32, u32) {
+        self.stop.cancel();
+        (&mut self.task).await.unwrap_or((0, 0))
+    }
+}
+
+/// One HTTP/1.1 GET with `Connection: close`; returns the body.
+async fn request(addr: SocketAddr) -> anyhow::Result<String> {
+    get(addr, "/").await
+}
+
+async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let exchange = async {
+        let mut s = TcpStream::connect(addr).await?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await?;
+        anyhow::Ok(out)
+    };
+    let raw = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .context("request timed out")??;
+    let text = String::from_utf8_lossy(&raw);
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        _ => bail!("bad response: {:?}", text.lines().next().unwrap_or("")),
+    }
+}
+
+/// A tiny HTTP service: `/health` answers `ok`, anything else `hello from NAME`.
+struct Stack {
+    stop: CancellationToken,
+}
+
+impl Stack {
+    async fn start(name: &str, addr: SocketAddr) -> anyhow::Result<Stack> {
+        let listener = server::listen_tcp(addr)
+            .with_context(|| format!("stack {name}: cannot listen on {addr}"))?;
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_stack(listener, name.to_string(), stop.clone()));
+        Ok(Stack { stop })
+    }
+
+    /// Closes the listener and every open connection of the stack.
+    fn stop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn serve_stack(listener: TcpListener, name: String, stop: CancellationToken) {
+    loop {
+        let conn = tokio::select! {
+            _ = stop.cancelled() => return,
+            c = listener.accept() => c,
+        };
+        let Ok((sock, _)) = conn else { continue };
+        let (name, stop) = (name.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = answer(sock, &name) => {}
+            }
+        });
+    }
+}
+
+async fn answer(mut sock: TcpStream, name: &str) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        let n = sock.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let body = if head.starts_with(b"GET /health ") {
+        "ok\n".to_string()
+    } else {
+        format!("hello from {name}\n")
+    };
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(resp.as_bytes()).await?;
+    sock.shutdown().await
+}

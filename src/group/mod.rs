@@ -1,0 +1,80 @@
+//! Group state: the pure failover state machine, the snapshot every reader serves from,
+//! and the supervisor, the single writer that turns health verdicts into new snapshots.
+
+pub mod machine;
+pub mod snapshot;
+pub mod supervisor;
+
+use serde::Serialize;
+
+/// A target's health verdict. `Unknown` until the first verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// What an operator allows a target to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminState {
+    /// Normal.
+    Enabled,
+    /// No new traffic; existing connections stay.
+    Drain,
+    /// No traffic at all; checks keep running.
+    Maintenance,
+}
+
+/// Why a group's active targets changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    Health,
+    Manual,
+    Failback,
+    Commit,
+    Config,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Health => "health",
+            Cause::Manual => "manual",
+            Cause::Failback => "failback",
+            Cause::Commit => "commit",
+            Cause::Config => "config",
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A group's overall condition, as the API and metrics report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    /// Serving from the best-priority tier.
+    Primary,
+    /// Serving from a lower-priority tier.
+    FailedOver,
+    /// No target is up: serving the last tier (fail_static) or nothing (fail_closed).
+    AllDown,
+}

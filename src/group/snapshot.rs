@@ -1,0 +1,93 @@
+//! The snapshot: one immutable value with every group's active targets and state.
+//!
+//! The supervisor publishes a new `Arc<Snapshot>` through one `ArcSwap`; DNS, proxy and
+//! admin load it lock-free, so they always agree on which targets are active.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use super::{AdminState, Cause, GroupStatus, Health};
+use crate::config::GroupConfig;
+
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Grows at every published change of any group.
+    pub version: u64,
+    pub groups: Vec<GroupSnap>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupSnap {
+    pub config: Arc<GroupConfig>,
+    /// Grows by one at every change of the active targets.
+    pub epoch: u64,
+    pub status: GroupStatus,
+    /// Indices into `config.targets`, best first.
+    pub active: Vec<usize>,
+    pub targets: Vec<TargetSnap>,
+    pub last_change: Option<Change>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TargetSnap {
+    pub health: Health,
+    pub admin: AdminState,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    pub cause: Cause,
+    pub at: SystemTime,
+}
+
+impl Snapshot {
+    pub fn group(&self, name: &str) -> Option<&GroupSnap> {
+        self.groups.iter().find(|g| g.config.name == name)
+    }
+}
+
+impl GroupSnap {
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn is_active(&self, target: usize) -> bool {
+        self.active.contains(&target)
+    }
+
+    pub fn active_names(&self) -> Vec<&str> {
+        self.active
+            .iter()
+            .map(|&i| self.config.targets[i].name.as_str())
+            .collect()
+    }
+}
+
+/// What readers hold: the current snapshot, and a channel that says when it changed.
+#[derive(Clone)]
+pub struct SnapshotReader {
+    swap: Arc<ArcSwap<Snapshot>>,
+    changed: watch::Receiver<u64>,
+}
+
+impl SnapshotReader {
+    pub fn new(swap: Arc<ArcSwap<Snapshot>>, changed: watch::Receiver<u64>) -> Self {
+        SnapshotReader { swap, changed }
+    }
+
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.swap.load()
+    }
+
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.swap.load_full()
+    }
+
+    /// A receiver that wakes at every new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
+    }
+}

@@ -1,0 +1,138 @@
+//! Checker tasks: one per target, probing every address of the target once per interval
+//! and reporting each result to the supervisor (which turns results into verdicts).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{counter, histogram};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::probe::{ProbeError, ProbeSetupError, Prober};
+use crate::config::{Config, TargetAddress, TargetConfig};
+use crate::group::supervisor::{CheckReport, SupervisorHandle};
+use crate::metrics as m;
+
+/// Starts one checker per target of every group. Fails (before anything runs) when a
+/// group's probe cannot be built, e.g. an unreadable CA file.
+pub fn spawn_all(
+    config: &Config,
+    supervisor: &SupervisorHandle,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> Result<(), ProbeSetupError> {
+    let mut plans = Vec::new();
+    for (gi, g) in config.groups.iter().enumerate() {
+        let prober = Arc::new(Prober::new(&g.health)?);
+        for (ti, t) in g.targets.iter().enumerate() {
+            plans.push(Checker {
+                group: gi,
+                target: ti,
+                labels: [("group", g.name.clone()), ("target", t.name.clone())],
+                prober: prober.clone(),
+                address: t.address.clone(),
+                host: host_text(t),
+                port: g.health.port,
+                interval: g.health.interval,
+                timeout: g.health.timeout,
+            });
+        }
+    }
+    for checker in plans {
+        let (sup, cancel) = (supervisor.clone(), cancel.clone());
+        tracker.spawn(async move { checker.run(sup, cancel).await });
+    }
+    Ok(())
+}
+
+fn host_text(t: &TargetConfig) -> String {
+    match &t.address {
+        TargetAddress::Host(h) => h.clone(),
+        TargetAddress::Ips(ips) => ips.first().map(|ip| ip.to_string()).unwrap_or_default(),
+    }
+}
+
+struct Checker {
+    group: usize,
+    target: usize,
+    labels: [(&'static str, String); 2],
+    prober: Arc<Prober>,
+    address: TargetAddress,
+    host: String,
+    port: u16,
+    interval: Duration,
+    timeout: Duration,
+}
+
+impl Checker {
+    async fn run(self, sup: SupervisorHandle, cancel: CancellationToken) {
+        // Spread first checks over the interval so a thousand targets are not probed at once.
+        let jitter = self.interval.mul_f64(fastrand::f64());
+        let mut ticker = tokio::time::interval_at(Instant::now() + jitter, self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.check_once() => r,
+            };
+            let (ok, detail) = match result {
+                Ok(()) => (true, String::new()),
+                Err(e) => (false, e),
+            };
+            sup.report(CheckReport {
+                group: self.group,
+                target: self.target,
+                ok,
+                passive: false,
+                detail,
+            })
+            .await;
+        }
+    }
+
+    /// Probes every address of the target; the target is good only if all of them are.
+    async fn check_once(&self) -> Result<(), String> {
+        let addrs = self.resolve().await?;
+        for addr in addrs {
+            let started = Instant::now();
+            let result = self.prober.probe(addr, &self.host).await;
+            histogram!(m::HEALTH_CHECK_DURATION, &self.labels)
+                .record(started.elapsed().as_secs_f64());
+            let label = result
+                .as_ref()
+                .map(|_| "ok")
+                .unwrap_or_else(ProbeError::kind);
+            let mut labels = self.labels.to_vec();
+            labels.push(("result", label.to_string()));
+            counter!(m::HEALTH_CHECKS_TOTAL, &labels).increment(1);
+            result.map_err(|e| format!("{addr}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
+        match &self.address {
+            TargetAddress::Ips(ips) => Ok(ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, self.port))
+                .collect()),
+            TargetAddress::Host(h) => {
+                let lookup = tokio::net::lookup_host((h.as_str(), self.port));
+                match tokio::time::timeout(self.timeout, lookup).await {
+                    Ok(Ok(mut addrs)) => addrs
+                        .next()
+                        .map(|a| vec![a])
+                        .ok_or_else(|| format!("resolve {h}: no address")),
+                    Ok(Err(e)) => Err(format!("resolve {h}: {e}")),
+                    Err(_) => Err(format!("resolve {h}: timeout")),
+                }
+            }
+        }
+    }
+}

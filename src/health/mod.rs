@@ -1,0 +1,10 @@
+//! Health checks: probes (one check of one address), checker tasks (one per target),
+//! and the rise/fall counter that turns results into verdicts.
+
+pub mod checker;
+mod http;
+pub mod probe;
+#[cfg(test)]
+mod test_support;
+mod tls;
+pub mod verdict;

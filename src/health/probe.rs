@@ -1,0 +1,311 @@
+//! One health probe: a single check of one address, by the group's check kind (`tcp`,
+//! `http`, `https`, `tls`).
+//!
+//! A group's health checker builds one [`Prober`] from its `HealthConfig` (loading CA files
+//! and building the TLS config once) and calls [`Prober::probe`] once per interval per
+//! address. A probe answers only "did this one check pass, and if not why"; rise/fall
+//! counting and the verdicts are computed elsewhere.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::http;
+use super::tls::TlsProbe;
+use crate::config::duration::show;
+use crate::config::{CheckKind, HealthConfig, HttpCheck};
+
+/// The probe for one group, built once; cheap to clone (the TLS config is shared).
+#[derive(Clone)]
+pub struct Prober {
+    timeout: Duration,
+    mode: Mode,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Tcp,
+    Http(HttpCheck, Option<HeaderValue>),
+    Https(HttpCheck, Option<HeaderValue>, TlsProbe),
+    Tls(TlsProbe),
+}
+
+/// Why a `Prober` cannot be built; the text names the config field (and file).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeSetupError {
+    #[error("health.ca_file {}: {reason}", path.display())]
+    CaFile { path: PathBuf, reason: String },
+    #[error("health: no system CA certificates could be loaded ({0}); set health.ca_file")]
+    NoSystemRoots(String),
+    #[error("health.{field} {value:?} is not a valid TLS server name")]
+    ServerName { field: &'static str, value: String },
+    #[error("health.host {0:?} is not a valid Host header value")]
+    HostHeader(String),
+    #[error("health: TLS setup: {0}")]
+    Tls(rustls::Error),
+}
+
+/// Why one probe failed. `kind()` gives a short label for metrics and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("timeout after {}", show(*.0))]
+    Timeout(Duration),
+    #[error("connect: {0}")]
+    Connect(io::Error),
+    #[error("tls: {0}")]
+    Tls(io::Error),
+    #[error("tls: {0:?} is not a valid server name (set health.sni)")]
+    ServerName(String),
+    #[error("status {got} not in {min}-{max}")]
+    Status { got: u16, min: u16, max: u16 },
+    #[error("body does not contain {expected:?}")]
+    Body { expected: String },
+    #[error("http: {0}")]
+    Http(String),
+}
+
+impl ProbeError {
+    /// A bounded label ("timeout", "connect", "tls", "status", "body", "http"), safe as a
+    /// metric label value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeError::Timeout(_) => "timeout",
+            ProbeError::Connect(_) => "connect",
+            ProbeError::Tls(_) | ProbeError::ServerName(_) => "tls",
+            ProbeError::Status { .. } => "status",
+            ProbeError::Body { .. } => "body",
+            ProbeError::Http(_) => "http",
+        }
+    }
+}
+
+impl Prober {
+    /// Builds the probe for a group's health config (loads the CA file, builds the rustls
+    /// ClientConfig once).
+    pub fn new(health: &HealthConfig) -> Result<Prober, ProbeSetupError> {
+        let host_header = |check: &HttpCheck| -> Result<Option<HeaderValue>, ProbeSetupError> {
+            match &check.host {
+                Some(h) => HeaderValue::from_str(h)
+                    .map(Some)
+                    .map_err(|_| ProbeSetupError::HostHeader(h.clone())),
+                None => Ok(None),
+            }
+        };
+        let mode = match &health.kind {
+            CheckKind::Tcp => Mode::Tcp,
+            CheckKind::Http(check) => Mode::Http(check.clone(), host_header(check)?),
+            CheckKind::Https(check, tls) => Mode::Https(
+                check.clone(),
+                host_header(check)?,
+                TlsProbe::new(tls, check.host.as_deref(), true)?,
+            ),
+            CheckKind::Tls(tls) => Mode::Tls(TlsProbe::new(tls, None, false)?),
+        };
+        Ok(Prober {
+            timeout: health.timeout,
+            mode,
+        })
+    }
+
+    /// One check of one address. `host` is the target's configured address text (IP or
+    /// hostname), used as default Host header / SNI.
+    /// Never takes longer than health.timeout (wraps everything in tokio::time::timeout).
+    pub async fn probe(&self, addr: SocketAddr, host: &str) -> Result<(), ProbeError> {
+        // One deadline for connect, handshake, request and body together: a slow server
+        // must not stretch a probe past its interval. Dropping the inner future on expiry
+        // closes whatever socket it held.
+        match tokio::time::timeout(self.timeout, self.run(addr, host)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProbeError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn run(&self, addr: SocketAddr, host: &str) -> Result<(), ProbeError> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(ProbeError::Connect)?;
+        // Requests are a single small write; don't let Nagle hold it back. Failure to set it
+        // only costs latency, so it is not a probe failure.
+        let _ = tcp.set_nodelay(true);
+        match &self.mode {
+            // Connected is the whole check; dropping the stream closes it.
+            Mode::Tcp => Ok(()),
+            Mode::Http(check, fixed) => {
+                let value = host_value(fixed, host, addr.port(), 80)?;
+                http::get(tcp, check, value).await
+            }
+            Mode::Https(check, fixed, tls) => {
+                let value = host_value(fixed, host, addr.port(), 443)?;
+                let stream = tls.connect(tcp, host).await?;
+                http::get(stream, check, value).await
+            }
+            Mode::Tls(tls) => {
+                let mut stream = tls.connect(tcp, host).await?;
+                // Say goodbye with close_notify so servers don't log a truncated session;
+                // the handshake already succeeded, so a failure here doesn't matter.
+                let _ = stream.shutdown().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The Host header: the configured one, else the target's address text, with the port
+/// unless it is the scheme's default (and IPv6 in brackets, as URLs write it).
+fn host_value(
+    fixed: &Option<HeaderValue>,
+    host: &str,
+    port: u16,
+    default_port: u16,
+) -> Result<HeaderValue, ProbeError> {
+    if let Some(value) = fixed {
+        return Ok(value.clone());
+    }
+    let name = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_owned(),
+    };
+    let text = if port == default_port {
+        name
+    } else {
+        format!("{name}:{port}")
+    };
+    HeaderValue::from_str(&text)
+        .map_err(|_| ProbeError::Http(format!("invalid Host value {text:?}")))
+}
+
+impl fmt::Debug for Prober {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.mode {
+            Mode::Tcp => "tcp",
+            Mode::Http(..) => "http",
+            Mode::Https(..) => "https",
+            Mode::Tls(_) => "tls",
+        };
+        f.debug_struct("Prober")
+            .field("kind", &kind)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::config::TlsCheck;
+    use crate::health::test_support::{health, http_check};
+
+    fn tcp_prober() -> Prober {
+        Prober::new(&health(CheckKind::Tcp, Duration::from_secs(2))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn tcp_connect_passes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tcp_prober().probe(addr, "127.0.0.1").await.unwrap();
+        // The probe really connected (the kernel completed the handshake for the backlog).
+        listener.accept().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn tcp_closed_port_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = tcp_prober().probe(addr, "127.0.0.1").await.unwrap_err();
+        assert!(
+            matches!(&err, ProbeError::Connect(e) if e.kind() == io::ErrorKind::ConnectionRefused),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), "connect");
+        assert!(
+            err.to_string().starts_with("connect: Connection refused"),
+            "{err}"
+        );
+    }
+
+    /// Accepts connections and holds them open without ever writing.
+    async fn silent_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        addr
+    }
+
+    async fn assert_times_out(kind: CheckKind) {
+        let addr = silent_server().await;
+        let timeout = Duration::from_millis(300);
+        let prober = Prober::new(&health(kind, timeout)).unwrap();
+        let start = Instant::now();
+        let err = prober.probe(addr, "127.0.0.1").await.unwrap_err();
+        let elapsed = start.elapsed();
+        assert!(
+            matches!(err, ProbeError::Timeout(d) if d == timeout),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "timeout after 300ms");
+        assert_eq!(err.kind(), "timeout");
+        assert!(
+            elapsed >= timeout && elapsed < timeout + Duration::from_secs(1),
+            "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn http_silent_server_times_out() {
+        assert_times_out(CheckKind::Http(http_check((200, 399), None, None))).await;
+    }
+
+    #[tokio::test]
+    async fn tls_silent_server_times_out() {
+        assert_times_out(CheckKind::Tls(TlsCheck {
+            ca_file: None,
+            sni: None,
+            skip_verify: true,
+        }))
+        .await;
+    }
+
+    /// Checkers spawn probes on the multi-threaded runtime and share one Prober per group.
+    #[test]
+    fn probe_future_is_send_and_prober_is_shareable() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        let prober = tcp_prober();
+        send_sync(&prober);
+        send(prober.probe(SocketAddr::from(([127, 0, 0, 1], 9)), "127.0.0.1"));
+    }
+
+    #[test]
+    fn default_host_header() {
+        let v =
+            |host: &str, port: u16, default: u16| host_value(&None, host, port, default).unwrap();
+        assert_eq!(v("127.0.0.1", 8080, 80), "127.0.0.1:8080");
+        assert_eq!(v("app.example", 80, 80), "app.example");
+        assert_eq!(v("app.example", 443, 443), "app.example");
+        assert_eq!(v("app.example", 80, 443), "app.example:80");
+        assert_eq!(v("2001:db8::1", 8443, 443), "[2001:db8::1]:8443");
+        let fixed = Some(HeaderValue::from_static("health.example"));
+        assert_eq!(
+            host_value(&fixed, "127.0.0.1", 8080, 80).unwrap(),
+            "health.example"
+        );
+    }
+}

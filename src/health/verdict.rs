@@ -1,0 +1,102 @@
+//! Rise/fall counting: turns a stream of check results into up/down verdicts.
+//!
+//! Pure and tiny on purpose: `record` returns a verdict only when it flips, so one lost
+//! packet (fewer than `fall` failures) never marks a target down.
+
+use crate::group::Health;
+
+#[derive(Debug, Clone)]
+pub struct Counter {
+    rise: u32,
+    fall: u32,
+    health: Health,
+    /// Consecutive good and bad results; one of them is always 0.
+    good: u32,
+    bad: u32,
+}
+
+impl Counter {
+    pub fn new(rise: u32, fall: u32) -> Self {
+        Counter {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            health: Health::Unknown,
+            good: 0,
+            bad: 0,
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    /// Records one check result; returns the new verdict only when it changes.
+    ///
+    /// From `unknown` too, the first verdict needs `rise` good or `fall` bad results in a
+    /// row, so a target is never judged on a single observation.
+    pub fn record(&mut self, ok: bool) -> Option<Health> {
+        if ok {
+            self.good = self.good.saturating_add(1);
+            self.bad = 0;
+        } else {
+            self.bad = self.bad.saturating_add(1);
+            self.good = 0;
+        }
+        let next = if self.good >= self.rise {
+            Health::Up
+        } else if self.bad >= self.fall {
+            Health::Down
+        } else {
+            return None;
+        };
+        if next == self.health {
+            return None;
+        }
+        self.health = next;
+        Some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(c: &mut Counter, results: &str) -> Vec<Option<Health>> {
+        results.chars().map(|r| c.record(r == '+')).collect()
+    }
+
+    #[test]
+    fn first_verdict_needs_rise_or_fall_in_a_row() {
+        let mut c = Counter::new(2, 3);
+        assert_eq!(feed(&mut c, "+-+"), vec![None, None, None]);
+        assert_eq!(c.record(true), Some(Health::Up));
+        let mut c = Counter::new(2, 3);
+        assert_eq!(feed(&mut c, "--"), vec![None, None]);
+        assert_eq!(c.record(false), Some(Health::Down));
+    }
+
+    #[test]
+    fn flips_only_after_fall_consecutive_failures() {
+        let mut c = Counter::new(2, 2);
+        feed(&mut c, "++");
+        assert_eq!(c.health(), Health::Up);
+        // One lost check never flips.
+        assert_eq!(feed(&mut c, "-+-+-+"), vec![None; 6]);
+        assert_eq!(feed(&mut c, "--"), vec![None, Some(Health::Down)]);
+        assert_eq!(feed(&mut c, "+-+"), vec![None; 3]);
+        assert_eq!(c.record(true), Some(Health::Up));
+    }
+
+    #[test]
+    fn no_spurious_verdicts_on_steady_results() {
+        let mut c = Counter::new(1, 1);
+        assert_eq!(c.record(true), Some(Health::Up));
+        for _ in 0..100 {
+            assert_eq!(c.record(true), None);
+        }
+        assert_eq!(c.record(false), Some(Health::Down));
+        for _ in 0..100 {
+            assert_eq!(c.record(false), None);
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! failoverd: a failover proxy. Health checkers feed one supervisor, which publishes one
+//! snapshot; the TCP proxy, the DNS server and the admin API all serve from that snapshot.
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod group;
+pub mod health;
+pub mod metrics;
+pub mod proxy;
+pub mod server;

@@ -1,0 +1,171 @@
+//! The `failoverd` binary: parses the CLI, loads and validates config, binds every socket,
+//! then hands them to the library. Exit codes: 0 ok, 64 bad config or usage, 1 runtime error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use failoverd::config::Config;
+use failoverd::server;
+
+const EX_USAGE: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "failoverd",
+    version,
+    about = "Failover proxy: health checks, DNS and TCP proxy for main/backup stacks"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `failoverd=debug` (RUST_LOG overrides it).
+    #[arg(long, default_value = "info", global = true)]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy, health checks and admin API.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file: exit 0 when valid, 64 with the offending field named.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Start two local stacks and narrate a real failover and failback through failoverd.
+    Demo {
+        #[arg(long, short, default_value = "config/demo.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run { config } => run(&config),
+        Command::Demo { config } => demo(&config),
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    let config = Config::load(path).map_err(|e| {
+        eprintln!("failoverd: invalid config: {e}");
+        ExitCode::from(EX_USAGE)
+    })?;
+    server::preflight(&config).map_err(|e| {
+        eprintln!("failoverd: invalid config: {}: {e:#}", path.display());
+        ExitCode::from(EX_USAGE)
+    })?;
+    Ok(config)
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            println!("{}: ok ({} groups)", path.display(), config.groups.len());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("failoverd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        let bound = server::bind(&config)?;
+        let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
+        tokio::spawn(signals(shutdown.clone(), kill.clone()));
+        server::run(config, bound, shutdown, kill).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %format!("{e:#}"), "failoverd stopped with an error");
+            eprintln!("failoverd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(path: &std::path::Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = runtime()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(failoverd::demo::run(config)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failoverd demo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// First SIGTERM/SIGINT: drain. A second one: close everything now.
+async fn signals(shutdown: CancellationToken, kill: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers");
+        return;
+    };
+    for token in [shutdown, kill] {
+        tokio::select! {
+            _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
+            _ = int.recv() => info!(signal = "SIGINT", "signal received"),
+        }
+        token.cancel();
+    }
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics: every name as a constant, each described (HELP) once at start.
+//!
+//! Labels are bounded: group, target, cause, result, direction, qtype, rcode. Never a client
+//! address. The admin server renders the handle installed here at `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const TARGET_UP: &str = "failoverd_target_up";
+pub const TARGET_ACTIVE: &str = "failoverd_target_active";
+pub const GROUP_EPOCH: &str = "failoverd_group_epoch";
+pub const TRANSITIONS_TOTAL: &str = "failoverd_transitions_total";
+pub const HEALTH_CHECKS_TOTAL: &str = "failoverd_health_checks_total";
+pub const HEALTH_CHECK_DURATION: &str = "failoverd_health_check_duration_seconds";
+pub const DNS_QUERIES_TOTAL: &str = "failoverd_dns_queries_total";
+pub const DNS_RESPONSES_TOTAL: &str = "failoverd_dns_responses_total";
+pub const PROXY_CONNECTIONS_TOTAL: &str = "failoverd_proxy_connections_total";
+pub const PROXY_ACTIVE_CONNECTIONS: &str = "failoverd_proxy_active_connections";
+pub const PROXY_BYTES_TOTAL: &str = "failoverd_proxy_bytes_total";
+pub const PROXY_CONNECT_DURATION: &str = "failoverd_proxy_connect_duration_seconds";
+pub const CONFIG_RELOADS_TOTAL: &str = "failoverd_config_reloads_total";
+pub const BUILD_INFO: &str = "failoverd_build_info";
+
+/// Every metric name, for the test that checks each has a HELP line.
+pub const ALL: &[&str] = &[
+    TARGET_UP,
+    TARGET_ACTIVE,
+    GROUP_EPOCH,
+    TRANSITIONS_TOTAL,
+    HEALTH_CHECKS_TOTAL,
+    HEALTH_CHECK_DURATION,
+    DNS_QUERIES_TOTAL,
+    DNS_RESPONSES_TOTAL,
+    PROXY_CONNECTIONS_TOTAL,
+    PROXY_ACTIVE_CONNECTIONS,
+    PROXY_BYTES_TOTAL,
+    PROXY_CONNECT_DURATION,
+    CONFIG_RELOADS_TOTAL,
+    BUILD_INFO,
+];
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder (once per process; later calls return the same handle).
+/// Must run inside the tokio runtime: the exporter spawns its upkeep there.
+pub fn install() -> Result<PrometheusHandle, String> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .map_err(|e| format!("metrics buckets: {e}"))?;
+    let handle = builder
+        .install_recorder()
+        .map_err(|e| format!("metrics recorder: {e}"))?;
+    describe();
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+fn describe() {
+    describe_gauge!(
+        TARGET_UP,
+        "1 when the target's health verdict is up, 0 when down or unknown."
+    );
+    describe_gauge!(
+        TARGET_ACTIVE,
+        "1 when the target is in its group's active set (DNS answers and proxy connects to it)."
+    );
+    describe_gauge!(
+        GROUP_EPOCH,
+        "Epoch of the group: grows by one at every change of its active targets."
+    );
+    describe_counter!(
+        TRANSITIONS_TOTAL,
+        "Changes of a group's active targets, by cause."
+    );
+    describe_counter!(
+        HEALTH_CHECKS_TOTAL,
+        "Health checks run, by result (ok or the failure kind)."
+    );
+    describe_histogram!(
+        HEALTH_CHECK_DURATION,
+        Unit::Seconds,
+        "Duration of health checks."
+    );
+    describe_counter!(DNS_QUERIES_TOTAL, "DNS queries received, by query type.");
+    describe_counter!(DNS_RESPONSES_TOTAL, "DNS responses sent, by response code.");
+    describe_counter!(
+        PROXY_CONNECTIONS_TOTAL,
+        "Proxied client connections by the target they went to and result (ok, connect_failed, refused)."
+    );
+    describe_gauge!(
+        PROXY_ACTIVE_CONNECTIONS,
+        "Client connections currently proxied to the target."
+    );
+    describe_counter!(
+        PROXY_BYTES_TOTAL,
+        Unit::Bytes,
+        "Bytes proxied, direction to_target or to_client."
+    );
+    describe_histogram!(
+        PROXY_CONNECT_DURATION,
+        Unit::Seconds,
+        "Time to connect to a target, successful attempts."
+    );
+    describe_counter!(
+        CONFIG_RELOADS_TOTAL,
+        "Config reloads by result (ok or error)."
+    );
+    describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
+}

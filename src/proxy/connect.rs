@@ -1,0 +1,166 @@
+//! Choosing and connecting to a target: the active tier first (rotated, so a tier shares
+//! load), then the other usable targets by priority. A failed connect moves on to the next
+//! candidate and is reported to the supervisor as a passive health signal.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::listener::ListenerCtx;
+use crate::config::{AllDown, TargetAddress};
+use crate::group::snapshot::GroupSnap;
+use crate::group::{AdminState, Health};
+
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Targets to try, in order. Empty only when nothing may serve (fail_closed, all down).
+pub fn candidates(g: &GroupSnap, rotate: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(g.targets.len());
+    let active = &g.active;
+    for k in 0..active.len() {
+        out.push(active[(rotate + k) % active.len()]);
+    }
+    if active.is_empty() && g.config.all_down == AllDown::FailClosed {
+        return out;
+    }
+    // Fallbacks: up targets before unchecked ones, each by priority; never drained,
+    // in maintenance, or known down.
+    for wanted in [Health::Up, Health::Unknown] {
+        let mut rest: Vec<usize> = (0..g.targets.len())
+            .filter(|i| !out.contains(i))
+            .filter(|&i| g.targets[i].admin == AdminState::Enabled && g.targets[i].health == wanted)
+            .collect();
+        rest.sort_by_key(|&i| g.config.targets[i].priority);
+        out.extend(rest);
+    }
+    out
+}
+
+/// Connects to the first candidate that answers within the connect timeout.
+pub async fn connect(
+    ctx: &ListenerCtx,
+    g: &GroupSnap,
+    order: &[usize],
+) -> Option<(usize, TcpStream)> {
+    for &target in order {
+        let addrs = match resolve(&g.config.targets[target].address, ctx.config.target_port).await {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.connect_failed(target, format!("resolve: {e}"));
+                continue;
+            }
+        };
+        for addr in addrs {
+            let started = Instant::now();
+            match tokio::time::timeout(ctx.config.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    ctx.metrics[target]
+                        .connect_duration
+                        .record(started.elapsed().as_secs_f64());
+                    tune(&stream);
+                    return Some((target, stream));
+                }
+                Ok(Err(e)) => {
+                    debug!(group = %g.name(), target = %g.config.targets[target].name, %addr, error = %e, "connect failed");
+                    ctx.connect_failed(target, format!("connect {addr}: {e}"));
+                }
+                Err(_) => {
+                    debug!(group = %g.name(), target = %g.config.targets[target].name, %addr, "connect timed out");
+                    ctx.connect_failed(target, format!("connect {addr}: timeout"));
+                }
+            }
+        }
+    }
+    None
+}
+
+async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    match address {
+        TargetAddress::Ips(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
+        TargetAddress::Host(h) => Ok(tokio::net::lookup_host((h.as_str(), port)).await?.collect()),
+    }
+}
+
+/// Low latency for small writes, and keepalive so dead peers do not pin a session forever.
+pub fn tune(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL);
+    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::group::snapshot::TargetSnap;
+    use crate::group::GroupStatus;
+    use std::sync::Arc;
+
+    fn group(all_down: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
+        let text = format!(
+            r#"
+            [[group]]
+            name = "g"
+            all_down = "{all_down}"
+            [[group.listener]]
+            listen = "127.0.0.1:0"
+            target_port = 1
+            [[group.target]]
+            name = "a"
+            address = "127.0.0.2"
+            priority = 1
+            [[group.target]]
+            name = "b"
+            address = "127.0.0.3"
+            priority = 1
+            [[group.target]]
+            name = "c"
+            address = "127.0.0.4"
+            priority = 2
+            [[group.target]]
+            name = "d"
+            address = "127.0.0.5"
+            priority = 3
+            "#
+        );
+        let cfg = Config::parse(&text).unwrap();
+        GroupSnap {
+            config: Arc::new(cfg.groups[0].clone()),
+            epoch: 1,
+            status: GroupStatus::Primary,
+            active,
+            targets: health
+                .iter()
+                .map(|&h| TargetSnap {
+                    health: h,
+                    admin: AdminState::Enabled,
+                })
+                .collect(),
+            last_change: None,
+        }
+    }
+
+    #[test]
+    fn active_tier_rotates_then_up_then_unknown_fallbacks() {
+        use Health::*;
+        let g = group("fail_static", vec![0, 1], &[Up, Up, Unknown, Up]);
+        assert_eq!(candidates(&g, 0), vec![0, 1, 3, 2]);
+        assert_eq!(candidates(&g, 1), vec![1, 0, 3, 2]);
+    }
+
+    #[test]
+    fn down_targets_are_not_fallbacks_and_fail_closed_refuses() {
+        use Health::*;
+        let g = group("fail_static", vec![2], &[Down, Down, Up, Down]);
+        assert_eq!(candidates(&g, 7), vec![2]);
+        let g = group("fail_closed", vec![], &[Down, Down, Down, Down]);
+        assert!(candidates(&g, 0).is_empty());
+    }
+}

@@ -1,0 +1,8 @@
+//! TCP proxy: one accept loop per `[[group.listener]]`, forwarding each connection to the
+//! group's active targets as the current snapshot names them.
+
+mod connect;
+mod listener;
+mod session;
+
+pub use listener::{serve, ListenerCtx};

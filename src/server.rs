@@ -1,0 +1,153 @@
+//! Wiring: binds every socket named by the config, then runs supervisor, checkers, proxy
+//! listeners and the admin server until shutdown, draining sessions under a grace period.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::admin::{self, AdminCtx};
+use crate::config::Config;
+use crate::group::supervisor::Supervisor;
+use crate::health::{checker, probe::Prober};
+use crate::proxy::{self, ListenerCtx};
+
+const BACKLOG: i32 = 1024;
+
+/// Every socket of a config, bound before anything runs.
+pub struct Bound {
+    pub admin: TcpListener,
+    /// (group index, listener index, socket)
+    pub proxies: Vec<(usize, usize, TcpListener)>,
+}
+
+/// Checks what the config parser cannot: that every group's probe can be built (CA files
+/// parse). `failoverd check` runs this too.
+pub fn preflight(config: &Config) -> anyhow::Result<()> {
+    for g in &config.groups {
+        Prober::new(&g.health).with_context(|| format!("group {:?}: health", g.name))?;
+    }
+    Ok(())
+}
+
+/// Binds the admin and proxy sockets, logging each bound address.
+pub fn bind(config: &Config) -> anyhow::Result<Bound> {
+    let admin = listen_tcp(config.admin.listen)
+        .with_context(|| format!("admin: cannot listen on {}", config.admin.listen))?;
+    info!(kind = "admin", addr = %admin.local_addr()?, "listening");
+    let mut proxies = Vec::new();
+    for (gi, g) in config.groups.iter().enumerate() {
+        for (li, l) in g.listeners.iter().enumerate() {
+            let sock = listen_tcp(l.listen)
+                .with_context(|| format!("group {:?}: cannot listen on {}", g.name, l.listen))?;
+            info!(kind = "proxy", group = %g.name, addr = %sock.local_addr()?, target_port = l.target_port, "listening");
+            proxies.push((gi, li, sock));
+        }
+    }
+    Ok(Bound { admin, proxies })
+}
+
+/// A TCP listening socket with SO_REUSEADDR (restarts do not wait out TIME_WAIT).
+pub fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(BACKLOG)?;
+    TcpListener::from_std(sock.into())
+}
+
+/// Runs everything until `shutdown` fires, then drains sessions for up to
+/// `proxy.drain_timeout` (or until `kill` fires) and returns.
+pub async fn run(
+    config: Config,
+    bound: Bound,
+    shutdown: CancellationToken,
+    kill: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
+    let root = CancellationToken::new();
+    let (supervisor, handle, snapshot) = Supervisor::new(&config);
+    let background = TaskTracker::new();
+    background.spawn(supervisor.run(root.child_token()));
+    checker::spawn_all(&config, &handle, &background, &root)?;
+
+    let stop_accepting = root.child_token();
+    let sessions = TaskTracker::new();
+    let session_kill = kill.child_token();
+    for (gi, li, sock) in bound.proxies {
+        let g = &config.groups[gi];
+        let ctx = Arc::new(ListenerCtx::new(
+            gi,
+            g,
+            g.listeners[li].clone(),
+            snapshot.clone(),
+            handle.clone(),
+        ));
+        background.spawn(proxy::serve(
+            sock,
+            ctx,
+            sessions.clone(),
+            stop_accepting.clone(),
+            session_kill.clone(),
+        ));
+    }
+
+    let ready = Arc::new(AtomicBool::new(true));
+    let admin_ctx = AdminCtx {
+        snapshot: snapshot.clone(),
+        metrics,
+        ready: ready.clone(),
+    };
+    let admin_stop = root.child_token();
+    let admin_root = root.clone();
+    let admin_task = tokio::spawn(async move {
+        let result = admin::serve(bound.admin, admin_ctx, admin_stop).await;
+        admin_root.cancel();
+        result
+    });
+
+    // A subsystem that dies cancels the root, which stops the process like a signal does.
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = root.cancelled() => warn!("a subsystem stopped; shutting down"),
+    }
+    let grace = config.proxy.drain_timeout;
+    info!(
+        sessions = sessions.len(),
+        grace_secs = grace.as_secs_f64(),
+        "shutting down: draining connections"
+    );
+    ready.store(false, Ordering::Relaxed);
+    stop_accepting.cancel();
+    sessions.close();
+    tokio::select! {
+        _ = sessions.wait() => {}
+        _ = tokio::time::sleep(grace) => {
+            warn!(remaining = sessions.len(), "grace period over; closing remaining connections");
+            session_kill.cancel();
+        }
+        _ = kill.cancelled() => {}
+    }
+    session_kill.cancel();
+    sessions.wait().await;
+    root.cancel();
+    background.close();
+    background.wait().await;
+    match admin_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "admin server ended with an error"),
+        Err(e) => warn!(error = %e, "admin server task failed"),
+    }
+    info!("stopped");
+    Ok(())
+}
