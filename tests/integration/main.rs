@@ -1,0 +1,7 @@
+//! Integration tests: the real binary, real sockets on loopback, real backends.
+
+mod config_files;
+mod failover;
+mod harness;
+mod metrics_api;
+mod proxy;
