@@ -1,1 +1,255 @@
-//! (being written)
+//! Failover end to end: real HTTP stacks on 127.0.0.2 (main) and 127.0.0.3 (backup), the
+//! real binary in front, a client opening connections in a loop while the main dies.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::harness::*;
+
+const FAST_TCP: &str = r#"kind = "tcp"
+interval = "200ms"
+timeout = "100ms"
+rise = 2
+fall = 2"#;
+
+/// Opens one HTTP connection through the proxy after another until stopped, bounded in
+/// count and time; records who answered and how many failed.
+struct Client {
+    stop: Arc<AtomicBool>,
+    served: Arc<Mutex<Vec<(Instant, String)>>>,
+    failed: Arc<AtomicU32>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    fn start(proxy: std::net::SocketAddr, per_request: Duration) -> Client {
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let failed = Arc::new(AtomicU32::new(0));
+        let (s, v, f) = (stop.clone(), served.clone(), failed.clone());
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            for _ in 0..20_000 {
+                if s.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+                match tokio::time::timeout(per_request, http_get(proxy, "/")).await {
+                    Ok(Ok((200, body))) => v.lock().unwrap().push((Instant::now(), body)),
+                    _ => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Client { stop, served, failed, task }
+    }
+
+    fn first_served_by(&self, name: &str, after: Instant) -> Option<Instant> {
+        let want = format!("hello from {name}");
+        self.served.lock().unwrap().iter().find(|(t, b)| *t >= after && *b == want).map(|(t, _)| *t)
+    }
+
+    async fn wait_served_by(&self, name: &str, after: Instant) -> Instant {
+        eventually(Duration::from_secs(20), &format!("a connection served by {name}"), || async {
+            self.first_served_by(name, after)
+        })
+        .await
+    }
+
+    async fn finish(self) -> (usize, u32) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        let n = self.served.lock().unwrap().len();
+        (n, self.failed.load(Ordering::Relaxed))
+    }
+}
+
+async fn both_up(f: &Failoverd) {
+    f.wait_group("app", Duration::from_secs(10), "main and backup up", |g| {
+        health(g, "main") == "up" && health(g, "backup") == "up"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() {
+    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
+    let port = a.local_addr().unwrap().port();
+    let mut main = HttpStack::start("main", a);
+    let _backup = HttpStack::start("backup", b);
+    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "failback = \"auto\"\nfailback_hold = \"1s\"", FAST_TCP);
+    let f = Failoverd::start(&cfg).await;
+    both_up(&f).await;
+    let client = Client::start(f.proxy("app"), Duration::from_secs(5));
+    client.wait_served_by("main", Instant::now()).await;
+
+    main.stop();
+    let stopped = Instant::now();
+    let g = f.wait_group("app", Duration::from_secs(10), "failover to backup", |g| active(g) == ["backup"]).await;
+    assert_eq!(g["state"], "failed_over");
+    assert_eq!(g["last_change"]["cause"], "health");
+    assert_eq!(health(&g, "main"), "down");
+    client.wait_served_by("backup", stopped).await;
+
+    main.restart();
+    let restarted = Instant::now();
+    let g = f.wait_group("app", Duration::from_secs(15), "failback to main", |g| active(g) == ["main"]).await;
+    assert!(restarted.elapsed() >= Duration::from_secs(1), "failback must wait the 1s hold");
+    assert_eq!(g["last_change"]["cause"], "failback");
+    assert_eq!(g["epoch"], 2);
+    client.wait_served_by("main", restarted).await;
+    let (served, failed) = client.finish().await;
+    assert_eq!(failed, 0, "no client connection may fail while a healthy target exists ({served} served)");
+
+    let transitions = f.log_lines_with("transition");
+    assert_eq!(transitions.len(), 2, "{transitions:?}");
+    assert_eq!(
+        (&transitions[0]["from"], &transitions[0]["to"], &transitions[0]["cause"], &transitions[0]["epoch"]),
+        (&"main".into(), &"backup".into(), &"health".into(), &1.into())
+    );
+    assert_eq!(transitions[1]["cause"], "failback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_failback_keeps_traffic_on_backup() {
+    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
+    let port = a.local_addr().unwrap().port();
+    let mut main = HttpStack::start("main", a);
+    let _backup = HttpStack::start("backup", b);
+    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "failback = \"manual\"\nfailback_hold = \"200ms\"", FAST_TCP);
+    let f = Failoverd::start(&cfg).await;
+    both_up(&f).await;
+    main.stop();
+    f.wait_group("app", Duration::from_secs(10), "failover", |g| active(g) == ["backup"]).await;
+    main.restart();
+    f.wait_group("app", Duration::from_secs(10), "main up again", |g| health(g, "main") == "up").await;
+    // Watch for several times the hold: traffic must stay on the backup.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let g = f.group("app").await;
+        assert_eq!(active(&g), ["backup"], "manual failback must not return to main by itself");
+        let (_, body) = http_get(f.proxy("app"), "/").await.unwrap();
+        assert_eq!(body, "hello from backup");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A listener that completes handshakes (the kernel's backlog) but never accepts or
+/// answers: the classic hung main. Only the check timeout can find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_main_is_detected_by_the_check_timeout() {
+    let (silent, b) = same_port_pair("127.0.0.2", "127.0.0.3");
+    let port = silent.local_addr().unwrap().port();
+    let _backup = HttpStack::start("backup", b);
+    let check = "kind = \"http\"\npath = \"/health\"\ninterval = \"300ms\"\ntimeout = \"200ms\"\nrise = 1\nfall = 2";
+    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "", check);
+    let started = Instant::now();
+    let f = Failoverd::start(&cfg).await;
+    let g = f.wait_group("app", Duration::from_secs(5), "silent main detected", |g| active(g) == ["backup"]).await;
+    // fall x interval + timeout, plus the first check's spread over one interval.
+    let bound = Duration::from_millis(2 * 300 + 200 + 300 + 700);
+    assert!(started.elapsed() < bound, "detected after {:?}", started.elapsed());
+    assert_eq!(health(&g, "main"), "down");
+    for _ in 0..20 {
+        let (status, body) = http_get(f.proxy("app"), "/").await.unwrap();
+        assert_eq!((status, body.as_str()), (200, "hello from backup"));
+    }
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_check_status_and_body_decide_health() {
+    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
+    let port = a.local_addr().unwrap().port();
+    let main = HttpStack::start("main", a);
+    let _backup = HttpStack::start("backup", b);
+    let check = "kind = \"http\"\npath = \"/health\"\nbody = \"ok\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1";
+    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "failback_hold = \"0s\"", check);
+    let f = Failoverd::start(&cfg).await;
+    both_up(&f).await;
+
+    main.health_status.store(503, Ordering::Relaxed);
+    f.wait_group("app", Duration::from_secs(5), "503 marks main down", |g| {
+        health(g, "main") == "down" && active(g) == ["backup"]
+    })
+    .await;
+    main.health_status.store(200, Ordering::Relaxed);
+    f.wait_group("app", Duration::from_secs(5), "200 brings main back", |g| active(g) == ["main"]).await;
+
+    *main.health_body.lock().unwrap() = "degraded".into();
+    f.wait_group("app", Duration::from_secs(5), "body mismatch marks main down", |g| {
+        health(g, "main") == "down" && active(g) == ["backup"]
+    })
+    .await;
+    let down = f.log_lines_with("target down");
+    assert!(
+        down.iter().any(|l| l["detail"].as_str().unwrap_or("").contains("status 503 not in 200-399")),
+        "{down:?}"
+    );
+    assert!(down.iter().any(|l| l["detail"].as_str().unwrap_or("").contains("body does not contain \"ok\"")));
+}
+
+/// Adds an iptables rule for the test and removes it when dropped, even on failure.
+struct DropRule(Vec<String>);
+
+impl DropRule {
+    fn add(spec: &[&str]) -> Option<DropRule> {
+        let spec: Vec<String> = spec.iter().map(|s| s.to_string()).collect();
+        let mut args = vec!["-w".to_string(), "-I".into()];
+        args.extend(spec.iter().cloned());
+        let ok = std::process::Command::new("iptables").args(&args).status().map(|s| s.success()).unwrap_or(false);
+        ok.then_some(DropRule(spec))
+    }
+}
+
+impl Drop for DropRule {
+    fn drop(&mut self) {
+        let mut args = vec!["-w".to_string(), "-D".into()];
+        args.extend(self.0.iter().cloned());
+        let _ = std::process::Command::new("iptables").args(&args).status();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Packets to the main dropped (no RST, no answer): connects time out. Needs root and
+/// iptables; uses a dedicated loopback address so nothing else is affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn main_behind_dropped_packets_fails_over_without_failed_connections() {
+    if !is_root() {
+        eprintln!("SKIP main_behind_dropped_packets: needs root for iptables");
+        return;
+    }
+    let (a, b) = same_port_pair("127.0.0.12", "127.0.0.13");
+    let port = a.local_addr().unwrap().port();
+    let _main = HttpStack::start("main", a);
+    let _backup = HttpStack::start("backup", b);
+    let cfg = two_stack_config(port, "127.0.0.12", "127.0.0.13", "", FAST_TCP);
+    let f = Failoverd::start(&cfg).await;
+    both_up(&f).await;
+    let client = Client::start(f.proxy("app"), Duration::from_secs(5));
+    client.wait_served_by("main", Instant::now()).await;
+    let port_s = port.to_string();
+    let Some(rule) = DropRule::add(&["INPUT", "-d", "127.0.0.12", "-p", "tcp", "--dport", &port_s, "-j", "DROP"]) else {
+        eprintln!("SKIP main_behind_dropped_packets: iptables is not available or not permitted here");
+        return;
+    };
+    let dropped = Instant::now();
+    f.wait_group("app", Duration::from_secs(10), "failover on dropped packets", |g| active(g) == ["backup"]).await;
+    let detected = dropped.elapsed();
+    client.wait_served_by("backup", dropped).await;
+    let (served, failed) = client.finish().await;
+    drop(rule);
+    assert!(detected < Duration::from_millis(2 * 200 + 100 + 200 + 1000), "detected after {detected:?}");
+    assert_eq!(failed, 0, "connect timeouts must be retried on the backup ({served} served)");
+}

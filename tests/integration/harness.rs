@@ -274,7 +274,7 @@ impl Drop for HttpStack {
 }
 
 async fn answer_http(mut sock: TcpStream, name: &str, status: &AtomicU16, body: &Mutex<String>) -> std::io::Result<()> {
-    // Keep-alive: answer requests until the client closes, so a held connection stays open.
+    // Keep-alive unless the request says `Connection: close`, so a held session stays open.
     loop {
         let mut head = Vec::new();
         let mut buf = [0u8; 1024];
@@ -292,6 +292,9 @@ async fn answer_http(mut sock: TcpStream, name: &str, status: &AtomicU16, body: 
         };
         let resp = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n\r\n{text}", text.len());
         sock.write_all(resp.as_bytes()).await?;
+        if String::from_utf8_lossy(&head).to_ascii_lowercase().contains("connection: close") {
+            return sock.shutdown().await;
+        }
     }
 }
 
