@@ -67,10 +67,22 @@ pub mod serde_opt {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
+    /// A bare number is read too, only to say what to write instead.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Number(i64),
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| super::parse(&t).map_err(serde::de::Error::custom))
-            .transpose()
+        match Option::<Written>::deserialize(d)? {
+            None => Ok(None),
+            Some(Written::Text(t)) => super::parse(&t).map(Some).map_err(serde::de::Error::custom),
+            Some(Written::Number(n)) => Err(serde::de::Error::custom(format!(
+                "a duration needs a unit and quotes: write \"{n}s\" or \"{n}ms\", not {n}"
+            ))),
+        }
     }
 }
 

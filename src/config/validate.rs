@@ -334,21 +334,34 @@ fn target_address(scope: &str, target: &str, raw: RawAddress) -> Result<TargetAd
     }
     let ips: Vec<Option<IpAddr>> = list.iter().map(|a| a.parse().ok()).collect();
     if ips.iter().all(Option::is_some) {
-        return Ok(TargetAddress::Ips(ips.into_iter().flatten().collect()));
+        let ips: Vec<IpAddr> = ips.into_iter().flatten().collect();
+        // A repeat would be answered twice in DNS and probed twice per interval.
+        if let Some((i, ip)) = ips
+            .iter()
+            .enumerate()
+            .find(|(i, ip)| ips[..*i].contains(ip))
+        {
+            return Err(bad(format!(
+                "address {ip} is listed twice (entries {} and {})",
+                ips.iter().position(|x| x == ip).unwrap_or(0) + 1,
+                i + 1
+            )));
+        }
+        return Ok(TargetAddress::Ips(ips));
     }
     if list.len() > 1 {
         return Err(bad(format!(
             "address list {list:?} must hold IP addresses only (a hostname stands alone)"
         )));
     }
-    let host = list[0].trim_end_matches('.');
+    let host = list[0].strip_suffix('.').unwrap_or(&list[0]);
     if host.contains(':') || host.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(bad(format!(
             "address {:?} is neither an IP address nor a hostname",
             list[0]
         )));
     }
-    check_domain_name(scope, "target.address", host)?;
+    check_domain_name(scope, "target.address", &list[0])?;
     Ok(TargetAddress::Host(host.to_ascii_lowercase()))
 }
 
@@ -434,6 +447,17 @@ fn validate_health(
             ))
         }
     };
+    // The kind first: with an unknown kind, "health.path is only valid for http ..." would
+    // blame the wrong field.
+    let unknown_kind = || {
+        ConfigError::new(
+            scope,
+            format!("health.kind {kind:?} is not one of \"tcp\", \"http\", \"https\", \"tls\""),
+        )
+    };
+    if !matches!(kind.as_str(), "tcp" | "http" | "https" | "tls") {
+        return Err(unknown_kind());
+    }
     let is_http = matches!(kind.as_str(), "http" | "https");
     let is_tls = matches!(kind.as_str(), "https" | "tls");
     let only = |field: &str, present: bool, allowed: bool, kinds: &str| -> Result<()> {
@@ -496,14 +520,7 @@ fn validate_health(
         "http" => CheckKind::Http(http()?),
         "https" => CheckKind::Https(http()?, tls()?),
         "tls" => CheckKind::Tls(tls()?),
-        other => {
-            return Err(ConfigError::new(
-                scope,
-                format!(
-                    "health.kind {other:?} is not one of \"tcp\", \"http\", \"https\", \"tls\""
-                ),
-            ))
-        }
+        _ => return Err(unknown_kind()),
     };
     Ok(HealthConfig {
         kind,
@@ -561,23 +578,38 @@ fn check_unique_dns_names(groups: &[GroupConfig], dns: Option<&DnsConfig>) -> Re
 }
 
 /// Two TCP sockets on one address cannot both bind; say which two at `check` time.
+/// A wildcard address (`0.0.0.0:P`, `[::]:P`) takes port P on every address of its family,
+/// so it collides with any other listener on P of that family (IPv6 sockets are bound
+/// v6-only, so `[::]:P` and `0.0.0.0:P` can coexist).
 fn check_unique_listen(
     groups: &[GroupConfig],
     admin: &AdminConfig,
     dns: Option<&DnsConfig>,
 ) -> Result<()> {
-    let mut seen: HashMap<SocketAddr, String> = HashMap::new();
+    let mut seen: Vec<(SocketAddr, String)> = Vec::new();
     let mut claim = |addr: SocketAddr, owner: String| -> Result<()> {
         if addr.port() == 0 {
             return Ok(());
         }
-        if let Some(prev) = seen.get(&addr) {
-            return Err(ConfigError::new(
-                owner,
-                format!("listen address {addr} is already used by {prev}"),
-            ));
+        let clash = seen.iter().find(|(prev, _)| {
+            prev.port() == addr.port()
+                && prev.is_ipv4() == addr.is_ipv4()
+                && (prev.ip() == addr.ip()
+                    || prev.ip().is_unspecified()
+                    || addr.ip().is_unspecified())
+        });
+        if let Some((prev, prev_owner)) = clash {
+            let message = if *prev == addr {
+                format!("listen address {addr} is already used by {prev_owner}")
+            } else {
+                format!(
+                    "listen address {addr} overlaps {prev} of {prev_owner} \
+                     (a wildcard address takes the port on every address)"
+                )
+            };
+            return Err(ConfigError::new(owner, message));
         }
-        seen.insert(addr, owner);
+        seen.push((addr, owner));
         Ok(())
     };
     claim(admin.listen, "admin".into())?;
@@ -627,8 +659,10 @@ fn check_label_name(scope: &str, field: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A hostname, absolute (one final dot) or not.
 fn check_domain_name(scope: &str, field: &str, name: &str) -> Result<()> {
-    let trimmed = name.trim_end_matches('.');
+    // Only one final dot: "www.." has an empty label and must not pass as absolute "www.".
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
     let ok = !trimmed.is_empty()
         && trimmed.len() <= 253
         && trimmed.split('.').all(|label| {
@@ -662,4 +696,154 @@ fn absolute_name(scope: &str, field: &str, name: &str, origin: Option<&str>) -> 
 
 fn in_zone(name: &str, zone: &str) -> bool {
     name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config with one group "web": the admin address, the `[group.health]` body, one
+    /// listener address and the target's `address` (a TOML value).
+    fn config(admin: &str, health: &str, listener: &str, address: &str) -> String {
+        format!(
+            r#"
+[admin]
+listen = "{admin}"
+
+[[group]]
+name = "web"
+
+[group.health]
+{health}
+
+[[group.listener]]
+listen = "{listener}"
+target_port = 80
+
+[[group.target]]
+name = "main"
+address = {address}
+"#
+        )
+    }
+
+    fn error(text: &str) -> String {
+        Config::parse(text)
+            .expect_err("config must be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn base_config_is_valid() {
+        let text = config(
+            "127.0.0.1:9090",
+            "kind = \"tcp\"",
+            "127.0.0.1:8080",
+            "\"192.0.2.1\"",
+        );
+        Config::parse(&text).unwrap();
+    }
+
+    #[test]
+    fn unknown_kind_is_reported_before_kind_specific_fields() {
+        let text = config(
+            "127.0.0.1:9090",
+            "kind = \"htp\"\npath = \"/health\"",
+            "127.0.0.1:8080",
+            "\"192.0.2.1\"",
+        );
+        assert_eq!(
+            error(&text),
+            r#"group "web": health.kind "htp" is not one of "tcp", "http", "https", "tls""#
+        );
+    }
+
+    #[test]
+    fn wildcard_listen_overlaps_a_specific_address_on_the_same_port() {
+        let text = config(
+            "127.0.0.1:8080",
+            "kind = \"tcp\"",
+            "0.0.0.0:8080",
+            "\"192.0.2.1\"",
+        );
+        assert_eq!(
+            error(&text),
+            "group \"web\": listen address 0.0.0.0:8080 overlaps 127.0.0.1:8080 of admin \
+             (a wildcard address takes the port on every address)"
+        );
+        let text = config("[::]:9090", "kind = \"tcp\"", "[::1]:9090", "\"192.0.2.1\"");
+        assert!(error(&text).contains("listen address [::1]:9090 overlaps [::]:9090 of admin"));
+    }
+
+    #[test]
+    fn listen_addresses_that_can_coexist_are_accepted() {
+        // Other port; other family (IPv6 listeners are bound v6-only); port 0 is never shared.
+        for (admin, listener) in [
+            ("0.0.0.0:9090", "127.0.0.1:8080"),
+            ("0.0.0.0:8080", "[::]:8080"),
+            ("127.0.0.1:0", "0.0.0.0:0"),
+            ("127.0.0.1:8080", "127.0.0.2:8080"),
+        ] {
+            let text = config(admin, "kind = \"tcp\"", listener, "\"192.0.2.1\"");
+            Config::parse(&text).unwrap_or_else(|e| panic!("{admin} + {listener}: {e}"));
+        }
+    }
+
+    #[test]
+    fn names_with_more_than_one_final_dot_are_rejected() {
+        let dns = "[dns]\nlisten = [\"127.0.0.1:5353\"]\nnameservers = [{ name = \"ns1.example.test.\" }]";
+        let base = config(
+            "127.0.0.1:9090",
+            "kind = \"tcp\"",
+            "127.0.0.1:8080",
+            "\"192.0.2.1\"",
+        );
+        let text = format!("{dns}\nzone = \"failover.example.test..\"\n{base}");
+        assert_eq!(
+            error(&text),
+            r#"dns: zone "failover.example.test.." is not a valid domain name"#
+        );
+        let text = format!("{dns}\nzone = \"failover.example.test.\"\n{base}")
+            .replace("name = \"web\"", "name = \"web\"\ndns_name = \"www..\"");
+        assert_eq!(
+            error(&text),
+            r#"group "web": dns_name "www.." is not a valid domain name"#
+        );
+        let text = config(
+            "127.0.0.1:9090",
+            "kind = \"tcp\"",
+            "127.0.0.1:8080",
+            "\"host.example.test..\"",
+        );
+        assert_eq!(
+            error(&text),
+            r#"group "web": target.address "host.example.test.." is not a valid domain name"#
+        );
+        // One final dot is fine, and is dropped from a hostname target.
+        let text = config(
+            "127.0.0.1:9090",
+            "kind = \"tcp\"",
+            "127.0.0.1:8080",
+            "\"Host.Example.Test.\"",
+        );
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(
+            config.groups[0].targets[0].address,
+            TargetAddress::Host("host.example.test".into())
+        );
+    }
+
+    #[test]
+    fn repeated_ip_in_an_address_list_is_rejected() {
+        let text = config(
+            "127.0.0.1:9090",
+            "kind = \"tcp\"",
+            "127.0.0.1:8080",
+            r#"["192.0.2.1", "192.0.2.2", "192.0.2.1"]"#,
+        );
+        assert_eq!(
+            error(&text),
+            r#"group "web": target "main": address 192.0.2.1 is listed twice (entries 1 and 3)"#
+        );
+    }
 }

@@ -17,7 +17,7 @@ fall = 2"#;
 
 /// Opens one HTTP connection through the proxy after another until stopped, bounded in
 /// count and time; records who answered and how many failed.
-struct Client {
+pub struct Client {
     stop: Arc<AtomicBool>,
     served: Arc<Mutex<Vec<(Instant, String)>>>,
     failed: Arc<AtomicU32>,
@@ -25,7 +25,7 @@ struct Client {
 }
 
 impl Client {
-    fn start(proxy: std::net::SocketAddr, per_request: Duration) -> Client {
+    pub fn start(proxy: std::net::SocketAddr, per_request: Duration) -> Client {
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(Mutex::new(Vec::new()));
         let failed = Arc::new(AtomicU32::new(0));
@@ -45,22 +45,34 @@ impl Client {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        Client { stop, served, failed, task }
+        Client {
+            stop,
+            served,
+            failed,
+            task,
+        }
     }
 
     fn first_served_by(&self, name: &str, after: Instant) -> Option<Instant> {
         let want = format!("hello from {name}");
-        self.served.lock().unwrap().iter().find(|(t, b)| *t >= after && *b == want).map(|(t, _)| *t)
+        self.served
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, b)| *t >= after && *b == want)
+            .map(|(t, _)| *t)
     }
 
-    async fn wait_served_by(&self, name: &str, after: Instant) -> Instant {
-        eventually(Duration::from_secs(20), &format!("a connection served by {name}"), || async {
-            self.first_served_by(name, after)
-        })
+    pub async fn wait_served_by(&self, name: &str, after: Instant) -> Instant {
+        eventually(
+            Duration::from_secs(20),
+            &format!("a connection served by {name}"),
+            || async { self.first_served_by(name, after) },
+        )
         .await
     }
 
-    async fn finish(self) -> (usize, u32) {
+    pub async fn finish(self) -> (usize, u32) {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap();
         let n = self.served.lock().unwrap().len();
@@ -68,7 +80,7 @@ impl Client {
     }
 }
 
-async fn both_up(f: &Failoverd) {
+pub async fn both_up(f: &Failoverd) {
     f.wait_group("app", Duration::from_secs(10), "main and backup up", |g| {
         health(g, "main") == "up" && health(g, "backup") == "up"
     })
@@ -81,7 +93,13 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
     let port = a.local_addr().unwrap().port();
     let mut main = HttpStack::start("main", a);
     let _backup = HttpStack::start("backup", b);
-    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "failback = \"auto\"\nfailback_hold = \"1s\"", FAST_TCP);
+    let cfg = two_stack_config(
+        port,
+        "127.0.0.2",
+        "127.0.0.3",
+        "failback = \"auto\"\nfailback_hold = \"1s\"",
+        FAST_TCP,
+    );
     let f = Failoverd::start(&cfg).await;
     both_up(&f).await;
     let client = Client::start(f.proxy("app"), Duration::from_secs(5));
@@ -89,7 +107,11 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
 
     main.stop();
     let stopped = Instant::now();
-    let g = f.wait_group("app", Duration::from_secs(10), "failover to backup", |g| active(g) == ["backup"]).await;
+    let g = f
+        .wait_group("app", Duration::from_secs(10), "failover to backup", |g| {
+            active(g) == ["backup"]
+        })
+        .await;
     assert_eq!(g["state"], "failed_over");
     assert_eq!(g["last_change"]["cause"], "health");
     assert_eq!(health(&g, "main"), "down");
@@ -97,19 +119,39 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
 
     main.restart();
     let restarted = Instant::now();
-    let g = f.wait_group("app", Duration::from_secs(15), "failback to main", |g| active(g) == ["main"]).await;
-    assert!(restarted.elapsed() >= Duration::from_secs(1), "failback must wait the 1s hold");
+    let g = f
+        .wait_group("app", Duration::from_secs(15), "failback to main", |g| {
+            active(g) == ["main"]
+        })
+        .await;
+    assert!(
+        restarted.elapsed() >= Duration::from_secs(1),
+        "failback must wait the 1s hold"
+    );
     assert_eq!(g["last_change"]["cause"], "failback");
     assert_eq!(g["epoch"], 2);
     client.wait_served_by("main", restarted).await;
     let (served, failed) = client.finish().await;
-    assert_eq!(failed, 0, "no client connection may fail while a healthy target exists ({served} served)");
+    assert_eq!(
+        failed, 0,
+        "no client connection may fail while a healthy target exists ({served} served)"
+    );
 
     let transitions = f.log_lines_with("transition");
     assert_eq!(transitions.len(), 2, "{transitions:?}");
     assert_eq!(
-        (&transitions[0]["from"], &transitions[0]["to"], &transitions[0]["cause"], &transitions[0]["epoch"]),
-        (&"main".into(), &"backup".into(), &"health".into(), &1.into())
+        (
+            &transitions[0]["from"],
+            &transitions[0]["to"],
+            &transitions[0]["cause"],
+            &transitions[0]["epoch"]
+        ),
+        (
+            &"main".into(),
+            &"backup".into(),
+            &"health".into(),
+            &1.into()
+        )
     );
     assert_eq!(transitions[1]["cause"], "failback");
 }
@@ -120,18 +162,34 @@ async fn manual_failback_keeps_traffic_on_backup() {
     let port = a.local_addr().unwrap().port();
     let mut main = HttpStack::start("main", a);
     let _backup = HttpStack::start("backup", b);
-    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "failback = \"manual\"\nfailback_hold = \"200ms\"", FAST_TCP);
+    let cfg = two_stack_config(
+        port,
+        "127.0.0.2",
+        "127.0.0.3",
+        "failback = \"manual\"\nfailback_hold = \"200ms\"",
+        FAST_TCP,
+    );
     let f = Failoverd::start(&cfg).await;
     both_up(&f).await;
     main.stop();
-    f.wait_group("app", Duration::from_secs(10), "failover", |g| active(g) == ["backup"]).await;
+    f.wait_group("app", Duration::from_secs(10), "failover", |g| {
+        active(g) == ["backup"]
+    })
+    .await;
     main.restart();
-    f.wait_group("app", Duration::from_secs(10), "main up again", |g| health(g, "main") == "up").await;
+    f.wait_group("app", Duration::from_secs(10), "main up again", |g| {
+        health(g, "main") == "up"
+    })
+    .await;
     // Watch for several times the hold: traffic must stay on the backup.
     let until = Instant::now() + Duration::from_secs(2);
     while Instant::now() < until {
         let g = f.group("app").await;
-        assert_eq!(active(&g), ["backup"], "manual failback must not return to main by itself");
+        assert_eq!(
+            active(&g),
+            ["backup"],
+            "manual failback must not return to main by itself"
+        );
         let (_, body) = http_get(f.proxy("app"), "/").await.unwrap();
         assert_eq!(body, "hello from backup");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -149,10 +207,18 @@ async fn silent_main_is_detected_by_the_check_timeout() {
     let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "", check);
     let started = Instant::now();
     let f = Failoverd::start(&cfg).await;
-    let g = f.wait_group("app", Duration::from_secs(5), "silent main detected", |g| active(g) == ["backup"]).await;
+    let g = f
+        .wait_group("app", Duration::from_secs(5), "silent main detected", |g| {
+            active(g) == ["backup"]
+        })
+        .await;
     // fall x interval + timeout, plus the first check's spread over one interval.
     let bound = Duration::from_millis(2 * 300 + 200 + 300 + 700);
-    assert!(started.elapsed() < bound, "detected after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < bound,
+        "detected after {:?}",
+        started.elapsed()
+    );
     assert_eq!(health(&g, "main"), "down");
     for _ in 0..20 {
         let (status, body) = http_get(f.proxy("app"), "/").await.unwrap();
@@ -168,7 +234,13 @@ async fn http_check_status_and_body_decide_health() {
     let main = HttpStack::start("main", a);
     let _backup = HttpStack::start("backup", b);
     let check = "kind = \"http\"\npath = \"/health\"\nbody = \"ok\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1";
-    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "failback_hold = \"0s\"", check);
+    let cfg = two_stack_config(
+        port,
+        "127.0.0.2",
+        "127.0.0.3",
+        "failback_hold = \"0s\"",
+        check,
+    );
     let f = Failoverd::start(&cfg).await;
     both_up(&f).await;
 
@@ -178,30 +250,46 @@ async fn http_check_status_and_body_decide_health() {
     })
     .await;
     main.health_status.store(200, Ordering::Relaxed);
-    f.wait_group("app", Duration::from_secs(5), "200 brings main back", |g| active(g) == ["main"]).await;
+    f.wait_group("app", Duration::from_secs(5), "200 brings main back", |g| {
+        active(g) == ["main"]
+    })
+    .await;
 
     *main.health_body.lock().unwrap() = "degraded".into();
-    f.wait_group("app", Duration::from_secs(5), "body mismatch marks main down", |g| {
-        health(g, "main") == "down" && active(g) == ["backup"]
-    })
+    f.wait_group(
+        "app",
+        Duration::from_secs(5),
+        "body mismatch marks main down",
+        |g| health(g, "main") == "down" && active(g) == ["backup"],
+    )
     .await;
     let down = f.log_lines_with("target down");
     assert!(
-        down.iter().any(|l| l["detail"].as_str().unwrap_or("").contains("status 503 not in 200-399")),
+        down.iter().any(|l| l["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("status 503 not in 200-399")),
         "{down:?}"
     );
-    assert!(down.iter().any(|l| l["detail"].as_str().unwrap_or("").contains("body does not contain \"ok\"")));
+    assert!(down.iter().any(|l| l["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("body does not contain \"ok\"")));
 }
 
 /// Adds an iptables rule for the test and removes it when dropped, even on failure.
-struct DropRule(Vec<String>);
+pub struct DropRule(Vec<String>);
 
 impl DropRule {
-    fn add(spec: &[&str]) -> Option<DropRule> {
+    pub fn add(spec: &[&str]) -> Option<DropRule> {
         let spec: Vec<String> = spec.iter().map(|s| s.to_string()).collect();
         let mut args = vec!["-w".to_string(), "-I".into()];
         args.extend(spec.iter().cloned());
-        let ok = std::process::Command::new("iptables").args(&args).status().map(|s| s.success()).unwrap_or(false);
+        let ok = std::process::Command::new("iptables")
+            .args(&args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         ok.then_some(DropRule(spec))
     }
 }
@@ -214,7 +302,7 @@ impl Drop for DropRule {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -240,16 +328,40 @@ async fn main_behind_dropped_packets_fails_over_without_failed_connections() {
     let client = Client::start(f.proxy("app"), Duration::from_secs(5));
     client.wait_served_by("main", Instant::now()).await;
     let port_s = port.to_string();
-    let Some(rule) = DropRule::add(&["INPUT", "-d", "127.0.0.12", "-p", "tcp", "--dport", &port_s, "-j", "DROP"]) else {
-        eprintln!("SKIP main_behind_dropped_packets: iptables is not available or not permitted here");
+    let Some(rule) = DropRule::add(&[
+        "INPUT",
+        "-d",
+        "127.0.0.12",
+        "-p",
+        "tcp",
+        "--dport",
+        &port_s,
+        "-j",
+        "DROP",
+    ]) else {
+        eprintln!(
+            "SKIP main_behind_dropped_packets: iptables is not available or not permitted here"
+        );
         return;
     };
     let dropped = Instant::now();
-    f.wait_group("app", Duration::from_secs(10), "failover on dropped packets", |g| active(g) == ["backup"]).await;
+    f.wait_group(
+        "app",
+        Duration::from_secs(10),
+        "failover on dropped packets",
+        |g| active(g) == ["backup"],
+    )
+    .await;
     let detected = dropped.elapsed();
     client.wait_served_by("backup", dropped).await;
     let (served, failed) = client.finish().await;
     drop(rule);
-    assert!(detected < Duration::from_millis(2 * 200 + 100 + 200 + 1000), "detected after {detected:?}");
-    assert_eq!(failed, 0, "connect timeouts must be retried on the backup ({served} served)");
+    assert!(
+        detected < Duration::from_millis(2 * 200 + 100 + 200 + 1000),
+        "detected after {detected:?}"
+    );
+    assert_eq!(
+        failed, 0,
+        "connect timeouts must be retried on the backup ({served} served)"
+    );
 }

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,7 +59,14 @@ impl Failoverd {
         std::fs::write(&config_path, &text).expect("write config");
         let listeners = text.matches("[[group.listener]]").count();
         let mut child = Command::new(BIN)
-            .args(["--log-format", "json", "--log-level", "failoverd=debug,info", "run", "--config"])
+            .args([
+                "--log-format",
+                "json",
+                "--log-level",
+                "failoverd=debug,info",
+                "run",
+                "--config",
+            ])
             .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -71,21 +78,32 @@ impl Failoverd {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line).unwrap_or_else(|_| Value::String(line));
+                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 sink.lock().unwrap().push(v);
             }
         });
-        let mut f = Failoverd { child, dir, config_path, admin: "0.0.0.0:0".parse().unwrap(), proxies: HashMap::new(), logs };
-        let bound = eventually(Duration::from_secs(20), "failoverd to log its listening addresses", || {
-            let found = f.bound_addresses();
-            let exited = f.exited();
-            async move {
-                if let Some(code) = exited {
-                    panic!("failoverd exited early with {code:?}");
+        let mut f = Failoverd {
+            child,
+            dir,
+            config_path,
+            admin: "0.0.0.0:0".parse().unwrap(),
+            proxies: HashMap::new(),
+            logs,
+        };
+        let bound = eventually(
+            Duration::from_secs(20),
+            "failoverd to log its listening addresses",
+            || {
+                let found = f.bound_addresses();
+                let exited = f.exited();
+                async move {
+                    if let Some(code) = exited {
+                        panic!("failoverd exited early with {code:?}");
+                    }
+                    found.filter(|(_, p)| p.values().map(Vec::len).sum::<usize>() == listeners)
                 }
-                found.filter(|(_, p)| p.values().map(Vec::len).sum::<usize>() == listeners)
-            }
-        })
+            },
+        )
         .await;
         f.admin = bound.0;
         f.proxies = bound.1;
@@ -100,7 +118,10 @@ impl Failoverd {
             let addr: SocketAddr = l["addr"].as_str()?.parse().ok()?;
             match l["kind"].as_str()? {
                 "admin" => admin = Some(addr),
-                "proxy" => proxies.entry(l["group"].as_str()?.to_string()).or_default().push(addr),
+                "proxy" => proxies
+                    .entry(l["group"].as_str()?.to_string())
+                    .or_default()
+                    .push(addr),
                 _ => {}
             }
         }
@@ -125,7 +146,10 @@ impl Failoverd {
     }
 
     pub fn log_lines_with(&self, message: &str) -> Vec<Value> {
-        self.logs().into_iter().filter(|l| l["message"] == message).collect()
+        self.logs()
+            .into_iter()
+            .filter(|l| l["message"] == message)
+            .collect()
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
@@ -139,7 +163,13 @@ impl Failoverd {
     }
 
     /// Polls the group until `cond` holds; returns the group JSON.
-    pub async fn wait_group(&self, name: &str, limit: Duration, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_group(
+        &self,
+        name: &str,
+        limit: Duration,
+        what: &str,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
         eventually(limit, what, || async {
             let g = self.group(name).await;
             cond(&g).then_some(g)
@@ -155,7 +185,11 @@ impl Failoverd {
 
     /// Sends a signal by PID.
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args(["-s", sig, &self.pid().to_string()]).status().expect("kill").success();
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
         assert!(ok, "kill -s {sig} failed");
     }
 
@@ -177,11 +211,21 @@ impl Drop for Failoverd {
 }
 
 pub fn active(g: &Value) -> Vec<String> {
-    g["active"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    g["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn health(g: &Value, target: &str) -> String {
-    let t = g["targets"].as_array().unwrap().iter().find(|t| t["name"] == target).expect("target");
+    let t = g["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == target)
+        .expect("target");
     t["health"].as_str().unwrap().to_string()
 }
 
@@ -189,12 +233,19 @@ pub fn health(g: &Value, target: &str) -> String {
 pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let fut = async {
         let mut s = TcpStream::connect(addr).await?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
         let mut out = Vec::new();
         s.read_to_end(&mut out).await?;
         let text = String::from_utf8_lossy(&out).to_string();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         Ok((status, body.to_string()))
     };
     tokio::time::timeout(Duration::from_secs(5), fut)
@@ -221,6 +272,8 @@ pub struct HttpStack {
     pub name: String,
     pub health_status: Arc<AtomicU16>,
     pub health_body: Arc<Mutex<String>>,
+    /// When set, the stack reads requests but never answers: a hung application.
+    pub hang: Arc<AtomicBool>,
     stop: CancellationToken,
 }
 
@@ -234,21 +287,29 @@ impl HttpStack {
             name: name.to_string(),
             health_status: Arc::new(AtomicU16::new(200)),
             health_body: Arc::new(Mutex::new("ok".into())),
+            hang: Arc::new(AtomicBool::new(false)),
             stop: CancellationToken::new(),
         };
-        let (status, body, stop, name) =
-            (stack.health_status.clone(), stack.health_body.clone(), stack.stop.clone(), name.to_string());
+        let (status, body, stop, name) = (
+            stack.health_status.clone(),
+            stack.health_body.clone(),
+            stack.stop.clone(),
+            name.to_string(),
+        );
+        let hang = stack.hang.clone();
         tokio::spawn(async move {
             loop {
                 let (sock, _) = tokio::select! {
                     _ = stop.cancelled() => return,
                     r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
                 };
-                let (status, body, stop, name) = (status.clone(), body.clone(), stop.clone(), name.clone());
+                let (status, body, stop, name) =
+                    (status.clone(), body.clone(), stop.clone(), name.clone());
+                let hang = hang.clone();
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = stop.cancelled() => {}
-                        _ = answer_http(sock, &name, &status, &body) => {}
+                        _ = answer_http(sock, &name, &status, &body, &hang) => {}
                     }
                 });
             }
@@ -273,7 +334,13 @@ impl Drop for HttpStack {
     }
 }
 
-async fn answer_http(mut sock: TcpStream, name: &str, status: &AtomicU16, body: &Mutex<String>) -> std::io::Result<()> {
+async fn answer_http(
+    mut sock: TcpStream,
+    name: &str,
+    status: &AtomicU16,
+    body: &Mutex<String>,
+    hang: &AtomicBool,
+) -> std::io::Result<()> {
     // Keep-alive unless the request says `Connection: close`, so a held session stays open.
     loop {
         let mut head = Vec::new();
@@ -285,14 +352,23 @@ async fn answer_http(mut sock: TcpStream, name: &str, status: &AtomicU16, body: 
             }
             head.extend_from_slice(&buf[..n]);
         }
+        if hang.load(Ordering::Relaxed) {
+            return std::future::pending().await;
+        }
         let (code, text) = if head.starts_with(b"GET /health ") {
             (status.load(Ordering::Relaxed), body.lock().unwrap().clone())
         } else {
             (200, format!("hello from {name}"))
         };
-        let resp = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n\r\n{text}", text.len());
+        let resp = format!(
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
         sock.write_all(resp.as_bytes()).await?;
-        if String::from_utf8_lossy(&head).to_ascii_lowercase().contains("connection: close") {
+        if String::from_utf8_lossy(&head)
+            .to_ascii_lowercase()
+            .contains("connection: close")
+        {
             return sock.shutdown().await;
         }
     }
@@ -321,7 +397,13 @@ pub async fn echo_server(listener: std::net::TcpListener, stop: CancellationToke
 
 /// Config text for one group `app` with main and backup on `port`, a proxy listener, and
 /// `extra` lines added to the group.
-pub fn two_stack_config(port: u16, main: &str, backup: &str, group_extra: &str, health: &str) -> String {
+pub fn two_stack_config(
+    port: u16,
+    main: &str,
+    backup: &str,
+    group_extra: &str,
+    health: &str,
+) -> String {
     format!(
         r#"
 [admin]

@@ -2,6 +2,7 @@
 
 mod config_files;
 mod failover;
+mod failover_timing;
 mod harness;
 mod metrics_api;
 mod proxy;

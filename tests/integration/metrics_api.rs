@@ -8,12 +8,17 @@ const CHECK: &str = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n
 
 /// The series of one metric name and label subset, e.g. `target_active{...target="main"}`.
 fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, value) = l.rsplit_once(' ')?;
-        let matches = series.starts_with(&format!("{name}{{"))
-            && labels.iter().all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")));
-        matches.then(|| value.parse().ok()).flatten()
-    })
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let matches = series.starts_with(&format!("{name}{{"))
+                && labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse().ok()).flatten()
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,8 +28,10 @@ async fn metrics_have_help_and_follow_the_switch() {
     let main = HttpStack::start("main", a);
     let _backup = HttpStack::start("backup", b);
     let f = Failoverd::start(&two_stack_config(port, "127.0.0.2", "127.0.0.3", "", CHECK)).await;
-    f.wait_group("app", Duration::from_secs(5), "both up", |g| health(g, "main") == "up" && health(g, "backup") == "up")
-        .await;
+    f.wait_group("app", Duration::from_secs(5), "both up", |g| {
+        health(g, "main") == "up" && health(g, "backup") == "up"
+    })
+    .await;
     let (status, _) = http_get(f.proxy("app"), "/").await.unwrap();
     assert_eq!(status, 200);
 
@@ -42,27 +49,101 @@ async fn metrics_have_help_and_follow_the_switch() {
         "failoverd_build_info",
     ];
     for name in present {
-        assert!(scrape.contains(&format!("# HELP {name} ")), "no HELP for {name}:\n{scrape}");
-        assert!(scrape.contains(&format!("# TYPE {name} ")), "no TYPE for {name}");
+        assert!(
+            scrape.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}:\n{scrape}"
+        );
+        assert!(
+            scrape.contains(&format!("# TYPE {name} ")),
+            "no TYPE for {name}"
+        );
     }
-    assert_eq!(sample(&scrape, "failoverd_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
-    assert_eq!(sample(&scrape, "failoverd_target_active", &[("target", "main")]), Some(1.0));
-    assert_eq!(sample(&scrape, "failoverd_target_active", &[("target", "backup")]), Some(0.0));
-    assert_eq!(sample(&scrape, "failoverd_target_up", &[("group", "app"), ("target", "main")]), Some(1.0));
-    assert!(sample(&scrape, "failoverd_health_checks_total", &[("target", "main"), ("result", "ok")]).unwrap() >= 1.0);
-    assert_eq!(sample(&scrape, "failoverd_proxy_connections_total", &[("target", "main"), ("result", "ok")]), Some(1.0));
-    assert!(!scrape.contains("127.0.0.1:"), "labels must never hold client addresses");
+    assert_eq!(
+        sample(
+            &scrape,
+            "failoverd_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "failoverd_target_active", &[("target", "main")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "failoverd_target_active", &[("target", "backup")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "failoverd_target_up",
+            &[("group", "app"), ("target", "main")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &scrape,
+            "failoverd_health_checks_total",
+            &[("target", "main"), ("result", "ok")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "failoverd_proxy_connections_total",
+            &[("target", "main"), ("result", "ok")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !scrape.contains("127.0.0.1:"),
+        "labels must never hold client addresses"
+    );
 
     main.stop();
-    f.wait_group("app", Duration::from_secs(5), "failover", |g| active(g) == ["backup"]).await;
+    f.wait_group("app", Duration::from_secs(5), "failover", |g| {
+        active(g) == ["backup"]
+    })
+    .await;
     let scrape = f.metrics().await;
-    assert_eq!(sample(&scrape, "failoverd_target_active", &[("target", "main")]), Some(0.0));
-    assert_eq!(sample(&scrape, "failoverd_target_active", &[("target", "backup")]), Some(1.0));
-    assert_eq!(sample(&scrape, "failoverd_target_up", &[("target", "main")]), Some(0.0));
-    assert_eq!(sample(&scrape, "failoverd_group_epoch", &[("group", "app")]), Some(1.0));
-    assert_eq!(sample(&scrape, "failoverd_transitions_total", &[("group", "app"), ("cause", "health")]), Some(1.0));
+    assert_eq!(
+        sample(&scrape, "failoverd_target_active", &[("target", "main")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&scrape, "failoverd_target_active", &[("target", "backup")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "failoverd_target_up", &[("target", "main")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&scrape, "failoverd_group_epoch", &[("group", "app")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "failoverd_transitions_total",
+            &[("group", "app"), ("cause", "health")]
+        ),
+        Some(1.0)
+    );
     assert!(scrape.contains("# HELP failoverd_transitions_total "));
-    assert!(sample(&scrape, "failoverd_health_checks_total", &[("target", "main"), ("result", "connect")]).unwrap() >= 1.0);
+    assert!(
+        sample(
+            &scrape,
+            "failoverd_health_checks_total",
+            &[("target", "main"), ("result", "connect")]
+        )
+        .unwrap()
+            >= 1.0
+    );
 
     // Lint the whole exposition when promtool is installed (CI installs it).
     if let Ok(mut child) = std::process::Command::new("promtool")
@@ -73,9 +154,15 @@ async fn metrics_have_help_and_follow_the_switch() {
         .spawn()
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(scrape.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(scrape.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "promtool check metrics: {text}");
     } else {
         eprintln!("promtool not installed: exposition lint skipped");
@@ -97,14 +184,24 @@ async fn admin_endpoints_answer_json() {
     let list: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(list["groups"][0]["name"], "app");
 
-    let g = f.wait_group("app", Duration::from_secs(5), "main up", |g| health(g, "main") == "up").await;
+    let g = f
+        .wait_group("app", Duration::from_secs(5), "main up", |g| {
+            health(g, "main") == "up"
+        })
+        .await;
     assert_eq!(g["state"], "primary");
     assert_eq!(g["epoch"], 0);
     assert_eq!(g["failback"], "auto");
     assert_eq!(g["all_down"], "fail_static");
     let main = &g["targets"][0];
-    assert_eq!((&main["name"], &main["address"], &main["priority"]), (&"main".into(), &"127.0.0.2".into(), &1.into()));
-    assert_eq!((&main["admin_state"], &main["active"]), (&"enabled".into(), &true.into()));
+    assert_eq!(
+        (&main["name"], &main["address"], &main["priority"]),
+        (&"main".into(), &"127.0.0.2".into(), &1.into())
+    );
+    assert_eq!(
+        (&main["admin_state"], &main["active"]),
+        (&"enabled".into(), &true.into())
+    );
 
     let (status, body) = f.get("/v1/groups/nope").await;
     assert_eq!(status, 404);
