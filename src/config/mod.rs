@@ -4,6 +4,8 @@
 //! values, so no other module re-validates or sees a raw string.
 
 pub mod duration;
+mod fields;
+mod health_rules;
 mod raw;
 mod validate;
 

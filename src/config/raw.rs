@@ -130,11 +130,11 @@ pub struct RawGroup {
     pub targets: Vec<RawTarget>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
-    /// `tcp`, `http`, `https` or `tls`.
-    pub kind: String,
+    /// `tcp` (default), `http`, `https` or `tls`.
+    pub kind: Option<String>,
     /// Port to check; defaults to the first listener's `target_port`.
     pub port: Option<u16>,
     #[serde(default, with = "serde_opt")]

@@ -1,0 +1,148 @@
+//! Unit tests of the config rules that the fixtures in config/invalid do not reach.
+use super::*;
+
+/// A config with one group "web": the admin address, the `[group.health]` body, one
+/// listener address and the target's `address` (a TOML value).
+fn config(admin: &str, health: &str, listener: &str, address: &str) -> String {
+    format!(
+        r#"
+[admin]
+listen = "{admin}"
+
+[[group]]
+name = "web"
+
+[group.health]
+{health}
+
+[[group.listener]]
+listen = "{listener}"
+target_port = 80
+
+[[group.target]]
+name = "main"
+address = {address}
+"#
+    )
+}
+
+fn error(text: &str) -> String {
+    Config::parse(text)
+        .expect_err("config must be rejected")
+        .to_string()
+}
+
+#[test]
+fn base_config_is_valid() {
+    let text = config(
+        "127.0.0.1:9090",
+        "kind = \"tcp\"",
+        "127.0.0.1:8080",
+        "\"192.0.2.1\"",
+    );
+    Config::parse(&text).unwrap();
+}
+
+#[test]
+fn unknown_kind_is_reported_before_kind_specific_fields() {
+    let text = config(
+        "127.0.0.1:9090",
+        "kind = \"htp\"\npath = \"/health\"",
+        "127.0.0.1:8080",
+        "\"192.0.2.1\"",
+    );
+    assert_eq!(
+        error(&text),
+        r#"group "web": health.kind "htp" is not one of "tcp", "http", "https", "tls""#
+    );
+}
+
+#[test]
+fn wildcard_listen_overlaps_a_specific_address_on_the_same_port() {
+    let text = config(
+        "127.0.0.1:8080",
+        "kind = \"tcp\"",
+        "0.0.0.0:8080",
+        "\"192.0.2.1\"",
+    );
+    assert_eq!(
+        error(&text),
+        "group \"web\": listen address 0.0.0.0:8080 overlaps 127.0.0.1:8080 of admin \
+         (a wildcard address takes the port on every address)"
+    );
+    let text = config("[::]:9090", "kind = \"tcp\"", "[::1]:9090", "\"192.0.2.1\"");
+    assert!(error(&text).contains("listen address [::1]:9090 overlaps [::]:9090 of admin"));
+}
+
+#[test]
+fn listen_addresses_that_can_coexist_are_accepted() {
+    // Other port; other family (IPv6 listeners are bound v6-only); port 0 is never shared.
+    for (admin, listener) in [
+        ("0.0.0.0:9090", "127.0.0.1:8080"),
+        ("0.0.0.0:8080", "[::]:8080"),
+        ("127.0.0.1:0", "0.0.0.0:0"),
+        ("127.0.0.1:8080", "127.0.0.2:8080"),
+    ] {
+        let text = config(admin, "kind = \"tcp\"", listener, "\"192.0.2.1\"");
+        Config::parse(&text).unwrap_or_else(|e| panic!("{admin} + {listener}: {e}"));
+    }
+}
+
+#[test]
+fn names_with_more_than_one_final_dot_are_rejected() {
+    let dns =
+        "[dns]\nlisten = [\"127.0.0.1:5353\"]\nnameservers = [{ name = \"ns1.example.test.\" }]";
+    let base = config(
+        "127.0.0.1:9090",
+        "kind = \"tcp\"",
+        "127.0.0.1:8080",
+        "\"192.0.2.1\"",
+    );
+    let text = format!("{dns}\nzone = \"failover.example.test..\"\n{base}");
+    assert_eq!(
+        error(&text),
+        r#"dns: zone "failover.example.test.." is not a valid domain name"#
+    );
+    let text = format!("{dns}\nzone = \"failover.example.test.\"\n{base}")
+        .replace("name = \"web\"", "name = \"web\"\ndns_name = \"www..\"");
+    assert_eq!(
+        error(&text),
+        r#"group "web": dns_name "www.." is not a valid domain name"#
+    );
+    let text = config(
+        "127.0.0.1:9090",
+        "kind = \"tcp\"",
+        "127.0.0.1:8080",
+        "\"host.example.test..\"",
+    );
+    assert_eq!(
+        error(&text),
+        r#"group "web": target.address "host.example.test.." is not a valid domain name"#
+    );
+    // One final dot is fine, and is dropped from a hostname target.
+    let text = config(
+        "127.0.0.1:9090",
+        "kind = \"tcp\"",
+        "127.0.0.1:8080",
+        "\"Host.Example.Test.\"",
+    );
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(
+        config.groups[0].targets[0].address,
+        TargetAddress::Host("host.example.test".into())
+    );
+}
+
+#[test]
+fn repeated_ip_in_an_address_list_is_rejected() {
+    let text = config(
+        "127.0.0.1:9090",
+        "kind = \"tcp\"",
+        "127.0.0.1:8080",
+        r#"["192.0.2.1", "192.0.2.2", "192.0.2.1"]"#,
+    );
+    assert_eq!(
+        error(&text),
+        r#"group "web": target "main": address 192.0.2.1 is listed twice (entries 1 and 3)"#
+    );
+}
