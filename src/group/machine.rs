@@ -47,6 +47,27 @@ pub struct Transition {
     pub to: Vec<usize>,
     pub cause: Cause,
     pub epoch: u64,
+    /// Priorities of the tiers before and after (`None`: nothing active).
+    pub from_tier: Option<u32>,
+    pub to_tier: Option<u32>,
+}
+
+impl Transition {
+    /// A move to a better tier (or out of nothing).
+    pub fn is_failback(&self) -> bool {
+        match (self.from_tier, self.to_tier) {
+            (Some(a), Some(b)) => b < a,
+            _ => false,
+        }
+    }
+
+    /// A move to a worse tier.
+    pub fn is_failover(&self) -> bool {
+        match (self.from_tier, self.to_tier) {
+            (Some(a), Some(b)) => b > a,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +79,8 @@ pub struct Machine {
     active: Vec<usize>,
     all_down: bool,
     epoch: u64,
+    /// An operator's pin: this target alone is active, whatever its health.
+    pin: Option<usize>,
 }
 
 impl Machine {
@@ -79,6 +102,7 @@ impl Machine {
             active: Vec::new(),
             all_down: false,
             epoch: 0,
+            pin: None,
         };
         let best = m.tiers().first().copied();
         m.tier = best;
@@ -246,8 +270,26 @@ impl Machine {
     }
 
     fn evaluate(&mut self, now: Instant) -> Option<Transition> {
-        let (tier, cause, all_down) = self.choose(now);
-        let active = tier.map(|p| self.serving_members(p)).unwrap_or_default();
+        self.evaluate_as(now, None)
+    }
+
+    /// Re-decides the active set; `cause` overrides the cause the rules would give (for
+    /// operator commands).
+    fn evaluate_as(&mut self, now: Instant, cause: Option<Cause>) -> Option<Transition> {
+        let from_tier = self.active.first().map(|&i| self.targets[i].priority);
+        let (tier, rule_cause, all_down, active) = match self.pin {
+            Some(p) => (
+                Some(self.targets[p].priority),
+                Cause::Manual,
+                false,
+                vec![p],
+            ),
+            None => {
+                let (tier, cause, all_down) = self.choose(now);
+                let active = tier.map(|p| self.serving_members(p)).unwrap_or_default();
+                (tier, cause, all_down, active)
+            }
+        };
         self.all_down = all_down;
         self.tier = tier;
         if active == self.active {
@@ -258,11 +300,16 @@ impl Machine {
         Some(Transition {
             from,
             to: active,
-            cause,
+            cause: cause.unwrap_or(rule_cause),
             epoch: self.epoch,
+            from_tier,
+            to_tier: tier,
         })
     }
 }
+
+#[path = "operate.rs"]
+mod operate;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]
