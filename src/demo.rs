@@ -22,7 +22,17 @@ use crate::server;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const PHASE_LIMIT: Duration = Duration::from_secs(30);
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    // The demo starts fresh every time: its decisions go to a temporary state file.
+    let state_dir = std::env::temp_dir().join(format!("failoverd-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&state_dir).context("demo state directory")?;
+    config.state.path = state_dir.join("demo.state");
+    let result = narrate(config).await;
+    let _ = std::fs::remove_dir_all(&state_dir);
+    result
+}
+
+async fn narrate(config: Config) -> anyhow::Result<()> {
     let group = config
         .groups
         .first()
@@ -53,7 +63,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let bound = server::bind(&config)?;
     let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
-    let proxy_task = tokio::spawn(server::run(config.clone(), bound, shutdown.clone(), kill));
+    let proxy_task = tokio::spawn(server::run(
+        config.clone(),
+        bound,
+        Default::default(),
+        shutdown.clone(),
+        kill,
+    ));
     say(&format!(
         "failoverd is proxying {proxy} -> group \"{}\"",
         group.name

@@ -6,6 +6,8 @@ pub mod config;
 pub mod demo;
 pub mod group;
 pub mod health;
+pub mod live;
 pub mod metrics;
 pub mod proxy;
 pub mod server;
+pub mod store;

@@ -42,6 +42,9 @@ enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        /// Start even if the state file is corrupt, moving it aside (decisions are lost).
+        #[arg(long)]
+        fresh_state: bool,
     },
     /// Validate a config file: exit 0 when valid, 64 with the offending field named.
     Check {
@@ -60,7 +63,10 @@ fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log_level);
     match cli.command {
         Command::Check { config } => check(&config),
-        Command::Run { config } => run(&config),
+        Command::Run {
+            config,
+            fresh_state,
+        } => run(&config, fresh_state),
         Command::Demo { config } => demo(&config),
     }
 }
@@ -106,7 +112,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn run(path: &std::path::Path) -> ExitCode {
+fn run(path: &std::path::Path, fresh_state: bool) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
@@ -122,7 +128,11 @@ fn run(path: &std::path::Path) -> ExitCode {
         let bound = server::bind(&config)?;
         let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
         tokio::spawn(signals(shutdown.clone(), kill.clone()));
-        server::run(config, bound, shutdown, kill).await
+        let options = server::RunOptions {
+            config_path: Some(path.to_path_buf()),
+            fresh_state,
+        };
+        server::run(config, bound, options, shutdown, kill).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

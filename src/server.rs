@@ -2,20 +2,24 @@
 //! listeners and the admin server until shutdown, draining sessions under a grace period.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admin::{self, AdminCtx};
+use crate::admin::{self, AdminCtx, Tokens};
 use crate::config::Config;
-use crate::group::supervisor::Supervisor;
-use crate::health::{checker, probe::Prober};
-use crate::proxy::{self, ListenerCtx};
+use crate::group::supervisor::{Services, Supervisor};
+use crate::health::probe::Prober;
+use crate::live::{Live, Tasks};
+use crate::store::events::EventLog;
+use crate::store::{with_suffix, StateFile};
 
 const BACKLOG: i32 = 1024;
 
@@ -66,52 +70,93 @@ pub fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
+/// How `run` was started.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// The file to re-read on reload (none for the demo).
+    pub config_path: Option<PathBuf>,
+    /// Move a corrupt state file aside instead of refusing to start.
+    pub fresh_state: bool,
+}
+
+/// Keeps this many events in memory and in the history file.
+const EVENTS_KEPT: usize = 1000;
+
 /// Runs everything until `shutdown` fires, then drains sessions for up to
 /// `proxy.drain_timeout` (or until `kill` fires) and returns.
 pub async fn run(
     config: Config,
     bound: Bound,
+    options: RunOptions,
     shutdown: CancellationToken,
     kill: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
+    let store = StateFile::new(&config.state.path);
+    let saved = load_state(&store, options.fresh_state)?;
+    let events = Arc::new(EventLog::open(
+        Some(&with_suffix(&config.state.path, ".events")),
+        EVENTS_KEPT,
+    ));
+    events.record(
+        "start",
+        None,
+        None,
+        json!({ "version": env!("CARGO_PKG_VERSION"), "resumed": saved.is_some() }),
+    );
+    if config.admin.tokens.is_empty() {
+        info!(addr = %config.admin.listen, "no [[admin.token]] configured: the admin API is open to local users only");
+    }
+
     let root = CancellationToken::new();
-    let (supervisor, handle, snapshot) = Supervisor::new(&config);
+    let services = Services {
+        store: Some(store),
+        events: events.clone(),
+        notices: None,
+    };
+    let (supervisor, handle, snapshot) = Supervisor::new(&config, saved.as_ref(), services);
     let background = TaskTracker::new();
     background.spawn(supervisor.run(root.child_token()));
-    checker::spawn_all(&config, &handle, &background, &root)?;
 
-    let stop_accepting = root.child_token();
-    let sessions = TaskTracker::new();
-    let session_kill = kill.child_token();
-    for (gi, li, sock) in bound.proxies {
-        let g = &config.groups[gi];
-        let ctx = Arc::new(ListenerCtx::new(
-            gi,
-            g,
-            g.listeners[li].clone(),
-            snapshot.clone(),
-            handle.clone(),
-        ));
-        background.spawn(proxy::serve(
-            sock,
-            ctx,
-            sessions.clone(),
-            stop_accepting.clone(),
-            session_kill.clone(),
-        ));
-    }
+    let tasks = Tasks {
+        background: background.clone(),
+        sessions: TaskTracker::new(),
+        stop_accepting: root.child_token(),
+        session_kill: kill.child_token(),
+    };
+    let (sessions, stop_accepting, session_kill) = (
+        tasks.sessions.clone(),
+        tasks.stop_accepting.clone(),
+        tasks.session_kill.clone(),
+    );
+    let tokens = Tokens::new(config.admin.tokens.clone());
+    let live = Live::start(
+        config.clone(),
+        options.config_path.clone(),
+        bound.proxies,
+        handle.clone(),
+        snapshot.clone(),
+        events.clone(),
+        tokens.clone(),
+        tasks,
+    )?;
+    background.spawn(reload_on_sighup(live.clone(), root.child_token()));
 
     let ready = Arc::new(AtomicBool::new(true));
     let admin_ctx = AdminCtx {
         snapshot: snapshot.clone(),
         metrics,
         ready: ready.clone(),
+        supervisor: handle.clone(),
+        live: live.clone(),
+        events: events.clone(),
+        tokens,
     };
     let admin_stop = root.child_token();
     let admin_root = root.clone();
+    let admin_tls = config.admin.tls.clone();
     let admin_task = tokio::spawn(async move {
-        let result = admin::serve(bound.admin, admin_ctx, admin_stop).await;
+        let result = admin::serve(bound.admin, admin_tls.as_ref(), admin_ctx, admin_stop).await;
         admin_root.cancel();
         result
     });
@@ -145,9 +190,45 @@ pub async fn run(
     background.wait().await;
     match admin_task.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %e, "admin server ended with an error"),
+        Ok(Err(e)) => warn!(error = %format!("{e:#}"), "admin server ended with an error"),
         Err(e) => warn!(error = %e, "admin server task failed"),
     }
+    events.record("stop", None, None, json!({}));
     info!("stopped");
     Ok(())
+}
+
+/// The saved decisions; a corrupt file stops the start unless `fresh` says to move it aside.
+fn load_state(store: &StateFile, fresh: bool) -> anyhow::Result<Option<crate::store::State>> {
+    match store.load() {
+        Ok(s) => {
+            if s.is_some() {
+                info!(path = %store.path().display(), "resuming the decisions of the state file");
+            }
+            Ok(s)
+        }
+        Err(e) if fresh => {
+            let aside = store.move_aside()?;
+            warn!(error = %e, moved_to = ?aside, "--fresh-state: starting without the saved decisions");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reload_on_sighup(live: Arc<Live>, stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot install the SIGHUP handler; reload through the API only");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hup.recv() => {
+                info!(signal = "SIGHUP", "reloading the config");
+                let _ = live.reload("SIGHUP").await;
+            }
+        }
+    }
 }

@@ -1,24 +1,37 @@
 //! Admin HTTP server: `/metrics`, `/live`, `/ready` and the JSON API under `/v1`.
 //!
-//! It only reads the snapshot; operating endpoints (switch, drain, ...) send commands to the
-//! supervisor and come with the control-plane work.
+//! Reads come from the snapshot; operating endpoints send commands to the supervisor, which
+//! persists and publishes before it answers, so a 200 means the decision is durable and
+//! live. Every endpoint but `/live` and `/ready` needs a bearer token when tokens are
+//! configured (`read` for GETs, `operate` for the rest).
 
+mod auth;
+mod operate;
+mod tls;
 mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{AdminTls, Role};
 use crate::group::snapshot::SnapshotReader;
+use crate::group::supervisor::SupervisorHandle;
+use crate::live::Live;
+use crate::store::events::EventLog;
+
+pub use auth::Tokens;
 
 #[derive(Clone)]
 pub struct AdminCtx {
@@ -26,6 +39,10 @@ pub struct AdminCtx {
     pub metrics: PrometheusHandle,
     /// Cleared when the process starts draining, so load balancers stop sending.
     pub ready: Arc<AtomicBool>,
+    pub supervisor: SupervisorHandle,
+    pub live: Arc<Live>,
+    pub events: Arc<EventLog>,
+    pub tokens: Tokens,
 }
 
 pub fn router(ctx: AdminCtx) -> Router {
@@ -35,19 +52,43 @@ pub fn router(ctx: AdminCtx) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/groups", get(groups))
         .route("/v1/groups/{group}", get(group))
+        .route("/v1/groups/{group}/switch", post(operate::switch))
+        .route("/v1/groups/{group}/release", post(operate::release))
+        .route("/v1/groups/{group}/failback", post(operate::failback))
+        .route("/v1/groups/{group}/commit", post(operate::commit))
+        .route("/v1/groups/{group}/disconnect", post(operate::disconnect))
+        .route(
+            "/v1/groups/{group}/targets/{target}/state",
+            post(operate::target_state),
+        )
+        .route("/v1/events", get(events))
+        .route("/v1/reload", post(operate::reload))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(ctx)
 }
 
-/// Serves until `stop` fires.
+/// Serves until `stop` fires, over TLS when configured.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<&AdminTls>,
     ctx: AdminCtx,
     stop: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
+) -> anyhow::Result<()> {
+    let shutdown = async move { stop.cancelled().await };
+    match tls {
+        None => {
+            axum::serve(listener, router(ctx))
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+        Some(files) => {
+            let listener = tls::TlsListener::new(listener, files)?;
+            axum::serve(listener, router(ctx))
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+    }
+    Ok(())
 }
 
 /// JSON error body with a fitting status, as every API error is shaped.
@@ -63,7 +104,10 @@ async fn ready(State(ctx): State<AdminCtx>) -> Response {
     }
 }
 
-async fn metrics(State(ctx): State<AdminCtx>) -> Response {
+async fn metrics(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
+    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
+        return denied;
+    }
     let body = ctx.metrics.render();
     (
         [(
@@ -75,16 +119,60 @@ async fn metrics(State(ctx): State<AdminCtx>) -> Response {
         .into_response()
 }
 
-async fn groups(State(ctx): State<AdminCtx>) -> Response {
+async fn groups(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
+    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
+        return denied;
+    }
     let snap = ctx.snapshot.load();
     let list: Vec<_> = snap.groups.iter().map(views::group).collect();
-    Json(json!({ "version": snap.version, "groups": list })).into_response()
+    Json(json!({ "version": snap.version, "generation": snap.generation, "groups": list }))
+        .into_response()
 }
 
-async fn group(State(ctx): State<AdminCtx>, Path(name): Path<String>) -> Response {
+async fn group(
+    State(ctx): State<AdminCtx>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
+        return denied;
+    }
+    group_view(&ctx, &name)
+}
+
+pub(crate) fn group_view(ctx: &AdminCtx, name: &str) -> Response {
     let snap = ctx.snapshot.load();
-    match snap.group(&name) {
+    match snap.group(name) {
         Some(g) => Json(views::group(g)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no group {name:?}")),
     }
+}
+
+#[derive(Deserialize)]
+struct EventQuery {
+    group: Option<String>,
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn events(
+    State(ctx): State<AdminCtx>,
+    headers: HeaderMap,
+    query: Result<Query<EventQuery>, QueryRejection>,
+) -> Response {
+    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
+        return denied;
+    }
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{e} (use group=NAME, since=ID, limit=N)"),
+            )
+        }
+    };
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let list = ctx.events.query(q.group.as_deref(), q.since, limit);
+    Json(json!({ "events": list })).into_response()
 }

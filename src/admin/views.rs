@@ -15,6 +15,8 @@ pub struct GroupView<'a> {
     pub epoch: u64,
     pub state: GroupStatus,
     pub active: Vec<&'a str>,
+    /// The target an operator pinned the group to (`switch`), if any.
+    pub pinned: Option<&'a str>,
     pub failback: &'static str,
     pub all_down: &'static str,
     pub last_change: Option<ChangeView>,
@@ -46,6 +48,7 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
         epoch: g.epoch,
         state: g.status,
         active: g.active_names(),
+        pinned: g.pin.map(|p| c.targets[p].name.as_str()),
         failback: match c.failback {
             Failback::Auto => "auto",
             Failback::Manual => "manual",
@@ -69,7 +72,7 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
             .map(|(i, t)| TargetView {
                 name: &t.name,
                 address: t.address.to_string(),
-                priority: t.priority,
+                priority: g.targets[i].priority,
                 health: g.targets[i].health,
                 admin_state: g.targets[i].admin,
                 active: g.is_active(i),

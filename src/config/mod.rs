@@ -3,6 +3,7 @@
 //! Everything downstream (supervisor, checkers, proxy, DNS, admin) takes these checked
 //! values, so no other module re-validates or sees a raw string.
 
+mod admin_rules;
 pub mod duration;
 mod fields;
 mod health_rules;
@@ -47,6 +48,53 @@ pub struct Nameserver {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    pub tokens: Vec<Token>,
+    pub tls: Option<AdminTls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Read,
+    Operate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub name: String,
+    pub role: Role,
+    pub secret: Secret,
+}
+
+/// A token secret: never printed, compared in constant time.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+
+    /// Constant-time comparison, so response timing says nothing about the secret.
+    pub fn matches(&self, offered: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), offered.as_bytes());
+        let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+        for (i, x) in a.iter().enumerate() {
+            diff |= x ^ b.get(i).copied().unwrap_or(0);
+        }
+        diff == 0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -61,14 +61,37 @@ pub struct RawAdmin {
     /// Address of the admin API; loopback by default.
     #[serde(default = "default_admin_listen")]
     pub listen: String,
+    /// Bearer tokens; without any, the API must listen on loopback.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<RawToken>,
+    /// PEM certificate chain: serve the API over TLS (with `tls_key`).
+    pub tls_cert: Option<String>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<String>,
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
         RawAdmin {
             listen: default_admin_listen(),
+            tokens: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// Who uses it; recorded in the event history for every action.
+    pub name: String,
+    /// `read` (GET endpoints) or `operate` (everything).
+    pub role: String,
+    /// File holding the secret (never the secret itself in the config).
+    pub secret_file: Option<String>,
+    /// Environment variable holding the secret.
+    pub secret_env: Option<String>,
 }
 
 fn default_admin_listen() -> String {

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::admin_rules::validate_admin;
 use super::duration::show;
 use super::fields::*;
 use super::health_rules::validate_health;
@@ -52,9 +53,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config> {
         groups,
     } = raw;
     let dns = dns.map(validate_dns).transpose()?;
-    let admin = AdminConfig {
-        listen: socket_addr("admin", "listen", &admin.listen)?,
-    };
+    let admin = validate_admin(admin)?;
     if state.path.trim().is_empty() {
         return Err(ConfigError::new("state", "path must not be empty"));
     }

@@ -3,11 +3,20 @@ use super::*;
 
 /// A config with one group "web": the admin address, the `[group.health]` body, one
 /// listener address and the target's `address` (a TOML value).
+/// A token secret for configs whose admin address is not loopback.
+const SECRET_ENV: &str = "FAILOVERD_VALIDATE_TEST_SECRET";
+
 fn config(admin: &str, health: &str, listener: &str, address: &str) -> String {
+    std::env::set_var(SECRET_ENV, "0123456789abcdef0123");
     format!(
         r#"
 [admin]
 listen = "{admin}"
+
+[[admin.token]]
+name = "ops"
+role = "operate"
+secret_env = "{SECRET_ENV}"
 
 [[group]]
 name = "web"
@@ -145,4 +154,54 @@ fn repeated_ip_in_an_address_list_is_rejected() {
         error(&text),
         r#"group "web": target "main": address 192.0.2.1 is listed twice (entries 1 and 3)"#
     );
+}
+
+#[test]
+fn admin_tokens_are_checked_and_required_off_loopback() {
+    let open = "[admin]\nlisten = \"0.0.0.0:9090\"\n[[group]]\nname = \"g\"\nhealth.port = 1\n[[group.target]]\nname = \"a\"\naddress = \"192.0.2.1\"\n";
+    assert!(error(open).contains("is not a loopback address and no [[admin.token]] is configured"));
+    let with = |token: &str| {
+        format!("[admin]\nlisten = \"127.0.0.1:9090\"\n[[admin.token]]\n{token}\n[[group]]\nname = \"g\"\nhealth.port = 1\n[[group.target]]\nname = \"a\"\naddress = \"192.0.2.1\"\n")
+    };
+    std::env::set_var("FAILOVERD_SHORT_SECRET", "short");
+    let cases = [
+        (
+            "name = \"x\"\nrole = \"admin\"\nsecret_env = \"FAILOVERD_SHORT_SECRET\"",
+            "role \"admin\" is not one of",
+        ),
+        (
+            "name = \"x\"\nrole = \"read\"",
+            "set exactly one of secret_file and secret_env",
+        ),
+        (
+            "name = \"x\"\nrole = \"read\"\nsecret_env = \"FAILOVERD_SHORT_SECRET\"",
+            "must be at least 16 characters",
+        ),
+        (
+            "name = \"x\"\nrole = \"read\"\nsecret_env = \"FAILOVERD_UNSET_VARIABLE_XYZ\"",
+            "secret_env FAILOVERD_UNSET_VARIABLE_XYZ is not set",
+        ),
+        (
+            "name = \"x\"\nrole = \"read\"\nsecret_file = \"/nonexistent/secret\"",
+            "secret_file /nonexistent/secret",
+        ),
+    ];
+    for (token, expected) in cases {
+        let e = error(&with(token));
+        assert!(
+            e.starts_with("admin: token 1: ") && e.contains(expected),
+            "{token}: {e}"
+        );
+    }
+    // The secret never appears in Debug output.
+    std::env::set_var("FAILOVERD_LONG_SECRET", "a-very-secret-value-123");
+    let cfg = Config::parse(&with(
+        "name = \"x\"\nrole = \"read\"\nsecret_env = \"FAILOVERD_LONG_SECRET\"",
+    ))
+    .unwrap();
+    assert!(!format!("{cfg:?}").contains("a-very-secret-value-123"));
+    assert!(cfg.admin.tokens[0]
+        .secret
+        .matches("a-very-secret-value-123"));
+    assert!(!cfg.admin.tokens[0].secret.matches("a-very-secret-value-12"));
 }

@@ -310,6 +310,7 @@ impl Machine {
 
 #[path = "operate.rs"]
 mod operate;
+pub use operate::Decision;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

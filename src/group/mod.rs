@@ -1,11 +1,14 @@
 //! Group state: the pure failover state machine, the snapshot every reader serves from,
 //! and the supervisor, the single writer that turns health verdicts into new snapshots.
 
+mod commands;
 pub mod machine;
+mod persist;
+mod reload;
 pub mod snapshot;
 pub mod supervisor;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A target's health verdict. `Unknown` until the first verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,7 +30,7 @@ impl Health {
 }
 
 /// What an operator allows a target to take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminState {
     /// Normal.

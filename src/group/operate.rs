@@ -51,6 +51,18 @@ impl Machine {
         }
     }
 
+    /// Sets a target's health as a previous incarnation knew it (reload), without deciding.
+    pub fn carry_health(&mut self, target: usize, health: Health, up_since: Option<Instant>) {
+        let t = &mut self.targets[target];
+        t.health = health;
+        t.up_since = up_since;
+    }
+
+    /// Decides again after outside changes (a reload), with the given cause.
+    pub fn reevaluate(&mut self, now: Instant, cause: Cause) -> Option<Transition> {
+        self.evaluate_as(now, Some(cause))
+    }
+
     /// Pins the group to one target. Without `force`, a target known to be down is refused;
     /// a drained or maintained target is always refused (enable it first).
     pub fn switch(

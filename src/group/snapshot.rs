@@ -16,6 +16,8 @@ use crate::config::GroupConfig;
 pub struct Snapshot {
     /// Grows at every published change of any group.
     pub version: u64,
+    /// Grows at every config reload; indices into `groups` and targets are per generation.
+    pub generation: u64,
     pub groups: Vec<GroupSnap>,
 }
 
@@ -29,12 +31,18 @@ pub struct GroupSnap {
     pub active: Vec<usize>,
     pub targets: Vec<TargetSnap>,
     pub last_change: Option<Change>,
+    /// The target an operator pinned the group to.
+    pub pin: Option<usize>,
+    /// Grows at every `disconnect` command: sessions started before it close.
+    pub disconnect_gen: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct TargetSnap {
     pub health: Health,
     pub admin: AdminState,
+    /// In effect (a commit can change it from the config's).
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,11 +55,24 @@ impl Snapshot {
     pub fn group(&self, name: &str) -> Option<&GroupSnap> {
         self.groups.iter().find(|g| g.config.name == name)
     }
+
+    /// The index of group `name`: `hint` when it is still that group (the same config
+    /// generation), else found by name.
+    pub fn find_group(&self, hint: usize, name: &str) -> Option<usize> {
+        match self.groups.get(hint) {
+            Some(g) if g.name() == name => Some(hint),
+            _ => self.groups.iter().position(|g| g.name() == name),
+        }
+    }
 }
 
 impl GroupSnap {
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    pub fn target_index(&self, name: &str) -> Option<usize> {
+        self.config.targets.iter().position(|t| t.name == name)
     }
 
     pub fn is_active(&self, target: usize) -> bool {

@@ -1,18 +1,20 @@
 //! The supervisor: the single writer of group state.
 //!
-//! Check results (active probes and passive proxy failures) arrive on one channel; the
-//! supervisor counts them into verdicts, steps each group's state machine, and publishes a
-//! new snapshot through the `ArcSwap` when anything changed. Nobody else writes state.
+//! Check results (active probes and passive proxy failures) and operator commands arrive on
+//! one channel; the supervisor counts results into verdicts, steps each group's state
+//! machine, persists decisions, and only then publishes a new snapshot through the
+//! `ArcSwap` and acknowledges. Nobody else writes state.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use metrics::{counter, gauge};
-use tokio::sync::{mpsc, watch};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::machine::{Machine, Policy, Transition};
 use super::snapshot::{Change, GroupSnap, Snapshot, SnapshotReader, TargetSnap};
@@ -20,6 +22,10 @@ use super::Health;
 use crate::config::{Config, GroupConfig};
 use crate::health::verdict::Counter;
 use crate::metrics as m;
+use crate::store::events::EventLog;
+use crate::store::StateFile;
+
+pub use super::commands::{Command, CommandError, Notice};
 
 /// Room for bursts of results; passive reports beyond it are dropped (the active checks
 /// still run), active checkers wait.
@@ -28,6 +34,8 @@ const INPUT_QUEUE: usize = 4096;
 /// One check result for one target.
 #[derive(Debug)]
 pub struct CheckReport {
+    /// The config generation the reporter was started for; older ones are ignored.
+    pub generation: u64,
     pub group: usize,
     pub target: usize,
     pub ok: bool,
@@ -37,12 +45,16 @@ pub struct CheckReport {
     pub detail: String,
 }
 
-#[derive(Debug)]
-pub enum Input {
+pub(super) enum Input {
     Check(CheckReport),
+    Command {
+        command: Command,
+        actor: String,
+        reply: oneshot::Sender<Result<u64, CommandError>>,
+    },
 }
 
-/// Cheap to clone: how checkers and the proxy talk to the supervisor.
+/// Cheap to clone: how checkers, the proxy and the admin API talk to the supervisor.
 #[derive(Clone)]
 pub struct SupervisorHandle {
     tx: mpsc::Sender<Input>,
@@ -55,8 +67,15 @@ impl SupervisorHandle {
     }
 
     /// Never blocks the proxy: under a flood, extra reports are dropped.
-    pub fn report_passive_failure(&self, group: usize, target: usize, detail: String) {
+    pub fn report_passive_failure(
+        &self,
+        generation: u64,
+        group: usize,
+        target: usize,
+        detail: String,
+    ) {
         let report = CheckReport {
+            generation,
             group,
             target,
             ok: false,
@@ -65,17 +84,45 @@ impl SupervisorHandle {
         };
         let _ = self.tx.try_send(Input::Check(report));
     }
+
+    /// Runs an operator command; returns the config generation once it is persisted and
+    /// published.
+    pub async fn command(&self, command: Command, actor: &str) -> Result<u64, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        let input = Input::Command {
+            command,
+            actor: actor.to_string(),
+            reply,
+        };
+        self.tx
+            .send(input)
+            .await
+            .map_err(|_| CommandError::Internal("shutting down".into()))?;
+        rx.await
+            .map_err(|_| CommandError::Internal("shutting down".into()))?
+    }
 }
 
-struct GroupState {
-    config: Arc<GroupConfig>,
-    machine: Machine,
-    counters: Vec<Counter>,
-    last_change: Option<Change>,
+pub(super) struct GroupState {
+    pub config: Arc<GroupConfig>,
+    pub machine: Machine,
+    pub counters: Vec<Counter>,
+    pub last_change: Option<Change>,
+    pub disconnect_gen: u64,
+}
+
+/// What the supervisor needs besides the config.
+pub struct Services {
+    pub store: Option<StateFile>,
+    pub events: Arc<EventLog>,
+    /// Transitions and commands, for the hook runner.
+    pub notices: Option<mpsc::UnboundedSender<Notice>>,
 }
 
 pub struct Supervisor {
-    groups: Vec<GroupState>,
+    pub(super) groups: Vec<GroupState>,
+    pub(super) generation: u64,
+    pub(super) services: Services,
     swap: Arc<ArcSwap<Snapshot>>,
     notify: watch::Sender<u64>,
     rx: mpsc::Receiver<Input>,
@@ -83,14 +130,26 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(config: &Config) -> (Supervisor, SupervisorHandle, SnapshotReader) {
+    /// Builds every group, resuming the decisions of `saved` (by group and target name).
+    pub fn new(
+        config: &Config,
+        saved: Option<&crate::store::State>,
+        services: Services,
+    ) -> (Supervisor, SupervisorHandle, SnapshotReader) {
         let groups: Vec<GroupState> = config
             .groups
             .iter()
-            .map(|g| GroupState::new(Arc::new(g.clone())))
+            .map(|g| {
+                let mut state = GroupState::new(Arc::new(g.clone()));
+                if let Some(s) = saved.and_then(|s| s.groups.get(&g.name)) {
+                    state.restore(s);
+                }
+                state
+            })
             .collect();
         let first = Snapshot {
             version: 0,
+            generation: 0,
             groups: groups.iter().map(GroupState::snap).collect(),
         };
         let swap = Arc::new(ArcSwap::from_pointee(first));
@@ -98,6 +157,8 @@ impl Supervisor {
         let (tx, rx) = mpsc::channel(INPUT_QUEUE);
         let sup = Supervisor {
             groups,
+            generation: 0,
+            services,
             swap: swap.clone(),
             notify,
             rx,
@@ -127,15 +188,22 @@ impl Supervisor {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 input = self.rx.recv() => match input {
-                    Some(Input::Check(report)) => self.on_check(report),
+                    Some(Input::Check(report)) => self.on_check(report).await,
+                    Some(Input::Command { command, actor, reply }) => {
+                        let result = self.on_command(command, &actor).await;
+                        let _ = reply.send(result);
+                    }
                     None => break,
                 },
-                _ = sleep => self.on_tick(),
+                _ = sleep => self.on_tick().await,
             }
         }
     }
 
-    fn on_check(&mut self, r: CheckReport) {
+    async fn on_check(&mut self, r: CheckReport) {
+        if r.generation != self.generation {
+            return;
+        }
         let now = Instant::now();
         let Some(g) = self.groups.get_mut(r.group) else {
             return;
@@ -146,54 +214,94 @@ impl Supervisor {
         let Some(verdict) = counter.record(r.ok) else {
             return;
         };
-        let target = &g.config.targets[r.target].name;
+        let (group, target) = (
+            g.config.name.clone(),
+            g.config.targets[r.target].name.clone(),
+        );
         match verdict {
             Health::Down => {
-                warn!(group = %g.config.name, target = %target, passive = r.passive, detail = %r.detail, "target down")
+                warn!(%group, %target, passive = r.passive, detail = %r.detail, "target down")
             }
-            _ => {
-                info!(group = %g.config.name, target = %target, health = verdict.as_str(), "target {}", verdict.as_str())
-            }
+            _ => info!(%group, %target, health = verdict.as_str(), "target {}", verdict.as_str()),
         }
+        let details = json!({ "target": target, "health": verdict.as_str(), "passive": r.passive, "detail": r.detail });
+        self.services
+            .events
+            .record("health", Some(&group), Some(g.machine.epoch()), details);
         let transition = g.machine.set_health(r.target, verdict, now);
-        self.apply(r.group, transition);
+        self.commit_transition(r.group, transition, None).await;
     }
 
-    fn on_tick(&mut self) {
+    async fn on_tick(&mut self) {
         let now = Instant::now();
         for i in 0..self.groups.len() {
             let transition = self.groups[i].machine.tick(now);
             if transition.is_some() {
-                self.apply(i, transition);
+                self.commit_transition(i, transition, None).await;
             }
         }
     }
 
-    /// Logs and counts a transition, then publishes the new state.
-    fn apply(&mut self, group: usize, transition: Option<Transition>) {
-        let g = &mut self.groups[group];
-        if let Some(t) = &transition {
-            let names = |idx: &[usize]| {
-                idx.iter()
-                    .map(|&i| g.config.targets[i].name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let (from, to) = (names(&t.from), names(&t.to));
-            info!(group = %g.config.name, from = %from, to = %to, cause = %t.cause, epoch = t.epoch, "transition");
-            counter!(m::TRANSITIONS_TOTAL, "group" => g.config.name.clone(), "cause" => t.cause.as_str()).increment(1);
-            g.last_change = Some(Change {
-                cause: t.cause,
-                at: SystemTime::now(),
-            });
+    /// An automatic change: persist it (a failure is logged, the switch still happens:
+    /// serving the healthy target matters more), then publish.
+    pub(super) async fn commit_transition(
+        &mut self,
+        group: usize,
+        t: Option<Transition>,
+        actor: Option<&str>,
+    ) {
+        if t.is_some() {
+            if let Err(e) = self.persist().await {
+                error!(error = %e, "cannot persist the group decision; serving it anyway");
+            }
         }
+        self.announce(group, t.as_ref(), actor, true);
         self.publish();
     }
 
-    fn publish(&mut self) {
+    /// Logs, counts and records a transition; `hooks`: also tell the hook runner.
+    pub(super) fn announce(
+        &mut self,
+        group: usize,
+        t: Option<&Transition>,
+        actor: Option<&str>,
+        hooks: bool,
+    ) {
+        let Some(t) = t else { return };
+        let g = &mut self.groups[group];
+        let names = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| g.config.targets[i].name.clone())
+                .collect::<Vec<_>>()
+        };
+        let (from, to) = (names(&t.from), names(&t.to));
+        info!(group = %g.config.name, from = %from.join(","), to = %to.join(","), cause = %t.cause, epoch = t.epoch, "transition");
+        counter!(m::TRANSITIONS_TOTAL, "group" => g.config.name.clone(), "cause" => t.cause.as_str()).increment(1);
+        g.last_change = Some(Change {
+            cause: t.cause,
+            at: SystemTime::now(),
+        });
+        let details = json!({ "from": from, "to": to, "cause": t.cause, "actor": actor });
+        let name = g.config.name.clone();
+        self.services
+            .events
+            .record("transition", Some(&name), Some(t.epoch), details);
+        if hooks {
+            self.notify_hooks(Notice::transition(&name, t, from, to, actor));
+        }
+    }
+
+    pub(super) fn notify_hooks(&self, notice: Option<Notice>) {
+        if let (Some(tx), Some(n)) = (&self.services.notices, notice) {
+            let _ = tx.send(n);
+        }
+    }
+
+    pub(super) fn publish(&mut self) {
         self.version += 1;
         let snap = Snapshot {
             version: self.version,
+            generation: self.generation,
             groups: self.groups.iter().map(GroupState::snap).collect(),
         };
         self.swap.store(Arc::new(snap));
@@ -201,7 +309,7 @@ impl Supervisor {
         self.export_metrics();
     }
 
-    fn export_metrics(&self) {
+    pub(super) fn export_metrics(&self) {
         for g in &self.groups {
             let group = g.config.name.clone();
             gauge!(m::GROUP_EPOCH, "group" => group.clone()).set(g.machine.epoch() as f64);
@@ -217,7 +325,7 @@ impl Supervisor {
 }
 
 impl GroupState {
-    fn new(config: Arc<GroupConfig>) -> Self {
+    pub(super) fn new(config: Arc<GroupConfig>) -> Self {
         let priorities: Vec<u32> = config.targets.iter().map(|t| t.priority).collect();
         let policy = Policy {
             failback: config.failback,
@@ -234,6 +342,7 @@ impl GroupState {
             counters,
             config,
             last_change: None,
+            disconnect_gen: 0,
         }
     }
 
@@ -250,9 +359,12 @@ impl GroupState {
                 .map(|t| TargetSnap {
                     health: t.health,
                     admin: t.admin,
+                    priority: t.priority,
                 })
                 .collect(),
             last_change: self.last_change,
+            pin: self.machine.pin(),
+            disconnect_gen: self.disconnect_gen,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::metrics as m;
 /// group's probe cannot be built, e.g. an unreadable CA file.
 pub fn spawn_all(
     config: &Config,
+    generation: u64,
     supervisor: &SupervisorHandle,
     tracker: &TaskTracker,
     cancel: &CancellationToken,
@@ -28,6 +29,7 @@ pub fn spawn_all(
         let prober = Arc::new(Prober::new(&g.health)?);
         for (ti, t) in g.targets.iter().enumerate() {
             plans.push(Checker {
+                generation,
                 group: gi,
                 target: ti,
                 labels: [("group", g.name.clone()), ("target", t.name.clone())],
@@ -55,6 +57,7 @@ fn host_text(t: &TargetConfig) -> String {
 }
 
 struct Checker {
+    generation: u64,
     group: usize,
     target: usize,
     labels: [(&'static str, String); 2],
@@ -86,6 +89,7 @@ impl Checker {
                 Err(e) => (false, e),
             };
             sup.report(CheckReport {
+                generation: self.generation,
                 group: self.group,
                 target: self.target,
                 ok,

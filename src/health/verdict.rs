@@ -26,6 +26,14 @@ impl Counter {
         }
     }
 
+    /// A counter that already holds a verdict (carried over a config reload).
+    pub fn with_health(rise: u32, fall: u32, health: Health) -> Self {
+        Counter {
+            health,
+            ..Counter::new(rise, fall)
+        }
+    }
+
     pub fn health(&self) -> Health {
         self.health
     }

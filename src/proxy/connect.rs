@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::listener::ListenerCtx;
 use crate::config::{AllDown, TargetAddress};
-use crate::group::snapshot::GroupSnap;
+use crate::group::snapshot::{GroupSnap, Snapshot};
 use crate::group::{AdminState, Health};
 
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
@@ -35,7 +35,7 @@ pub fn candidates(g: &GroupSnap, rotate: usize) -> Vec<usize> {
             .filter(|i| !out.contains(i))
             .filter(|&i| g.targets[i].admin == AdminState::Enabled && g.targets[i].health == wanted)
             .collect();
-        rest.sort_by_key(|&i| g.config.targets[i].priority);
+        rest.sort_by_key(|&i| g.targets[i].priority);
         out.extend(rest);
     }
     out
@@ -44,14 +44,16 @@ pub fn candidates(g: &GroupSnap, rotate: usize) -> Vec<usize> {
 /// Connects to the first candidate that answers within the connect timeout.
 pub async fn connect(
     ctx: &ListenerCtx,
-    g: &GroupSnap,
+    snap: &Snapshot,
+    group: usize,
     order: &[usize],
 ) -> Option<(usize, TcpStream)> {
+    let g = &snap.groups[group];
     for &target in order {
         let addrs = match resolve(&g.config.targets[target].address, ctx.config.target_port).await {
             Ok(a) => a,
             Err(e) => {
-                ctx.connect_failed(target, format!("resolve: {e}"));
+                ctx.connect_failed(snap, group, target, format!("resolve: {e}"));
                 continue;
             }
         };
@@ -59,19 +61,19 @@ pub async fn connect(
             let started = Instant::now();
             match tokio::time::timeout(ctx.config.connect_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
-                    ctx.metrics[target]
-                        .connect_duration
-                        .record(started.elapsed().as_secs_f64());
+                    if let Some(m) = ctx.metrics_for(&g.config.targets[target].name) {
+                        m.connect_duration.record(started.elapsed().as_secs_f64());
+                    }
                     tune(&stream);
                     return Some((target, stream));
                 }
                 Ok(Err(e)) => {
                     debug!(group = %g.name(), target = %g.config.targets[target].name, %addr, error = %e, "connect failed");
-                    ctx.connect_failed(target, format!("connect {addr}: {e}"));
+                    ctx.connect_failed(snap, group, target, format!("connect {addr}: {e}"));
                 }
                 Err(_) => {
                     debug!(group = %g.name(), target = %g.config.targets[target].name, %addr, "connect timed out");
-                    ctx.connect_failed(target, format!("connect {addr}: timeout"));
+                    ctx.connect_failed(snap, group, target, format!("connect {addr}: timeout"));
                 }
             }
         }
@@ -138,12 +140,16 @@ mod tests {
             active,
             targets: health
                 .iter()
-                .map(|&h| TargetSnap {
+                .zip(&cfg.groups[0].targets)
+                .map(|(&h, t)| TargetSnap {
                     health: h,
                     admin: AdminState::Enabled,
+                    priority: t.priority,
                 })
                 .collect(),
             last_change: None,
+            pin: None,
+            disconnect_gen: 0,
         }
     }
 

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -16,18 +18,22 @@ use tracing::{debug, warn};
 
 use super::{connect, session};
 use crate::config::{GroupConfig, ListenerConfig};
-use crate::group::snapshot::SnapshotReader;
+use crate::group::snapshot::{Snapshot, SnapshotReader};
 use crate::group::supervisor::SupervisorHandle;
 use crate::metrics as m;
 
-/// Everything a session needs, shared by all sessions of one listener.
+/// Everything a session needs, shared by all sessions of one listener. A reload swaps in
+/// a new one; sessions keep the one they started with.
 pub struct ListenerCtx {
     pub group_index: usize,
     pub group: String,
     pub config: ListenerConfig,
     pub snapshot: SnapshotReader,
     pub supervisor: SupervisorHandle,
-    pub metrics: Vec<TargetMetrics>,
+    /// By target name: indices differ between config generations, names do not.
+    pub metrics: Vec<(String, TargetMetrics)>,
+    /// Connection cap; kept across reloads while `max_connections` is unchanged.
+    pub limit: Arc<Semaphore>,
     rotate: AtomicUsize,
     refused: Counter,
 }
@@ -71,13 +77,18 @@ impl ListenerCtx {
         config: ListenerConfig,
         snapshot: SnapshotReader,
         supervisor: SupervisorHandle,
+        previous: Option<&ListenerCtx>,
     ) -> Self {
         let metrics = group
             .targets
             .iter()
-            .map(|t| TargetMetrics::new(&group.name, &t.name))
+            .map(|t| (t.name.clone(), TargetMetrics::new(&group.name, &t.name)))
             .collect();
         let refused = counter!(m::PROXY_CONNECTIONS_TOTAL, "group" => group.name.clone(), "target" => "none", "result" => "refused");
+        let limit = match previous {
+            Some(p) if p.config.max_connections == config.max_connections => p.limit.clone(),
+            _ => Arc::new(Semaphore::new(config.max_connections)),
+        };
         ListenerCtx {
             group_index,
             group: group.name.clone(),
@@ -85,6 +96,7 @@ impl ListenerCtx {
             snapshot,
             supervisor,
             metrics,
+            limit,
             rotate: AtomicUsize::new(0),
             refused,
         }
@@ -94,10 +106,27 @@ impl ListenerCtx {
         self.rotate.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(super) fn connect_failed(&self, target: usize, detail: String) {
-        self.metrics[target].connect_failed.increment(1);
+    pub(super) fn metrics_for(&self, target: &str) -> Option<&TargetMetrics> {
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == target)
+            .map(|(_, m)| m)
+    }
+
+    /// Counts a failed connect and tells the supervisor (indices of the snapshot used).
+    pub(super) fn connect_failed(
+        &self,
+        snap: &Snapshot,
+        group: usize,
+        target: usize,
+        detail: String,
+    ) {
+        let name = &snap.groups[group].config.targets[target].name;
+        if let Some(m) = self.metrics_for(name) {
+            m.connect_failed.increment(1);
+        }
         self.supervisor
-            .report_passive_failure(self.group_index, target, detail);
+            .report_passive_failure(snap.generation, group, target, detail);
     }
 
     pub(super) fn refused(&self) {
@@ -106,21 +135,22 @@ impl ListenerCtx {
 }
 
 /// Runs the accept loop until `stop` fires. Sessions run on `tracker` and end when they
-/// finish, or when `kill` fires (the end of the shutdown grace period).
+/// finish, or when `kill` fires (the end of the shutdown grace period). `ctx` is read
+/// at every accept, so a reload takes effect for the next connection.
 pub async fn serve(
     listener: TcpListener,
-    ctx: Arc<ListenerCtx>,
+    ctx: Arc<ArcSwap<ListenerCtx>>,
     tracker: TaskTracker,
     stop: CancellationToken,
     kill: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(ctx.config.max_connections));
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
             r = listener.accept() => r,
         };
+        let current = ctx.load_full();
         let (client, peer) = match accepted {
             Ok(c) => {
                 backoff = Duration::from_millis(10);
@@ -128,7 +158,7 @@ pub async fn serve(
             }
             Err(e) => {
                 // EMFILE and friends: the backlog keeps the connection; wait and retry.
-                warn!(group = %ctx.group, listen = %ctx.config.listen, error = %e, "accept failed; retrying");
+                warn!(group = %current.group, listen = %current.config.listen, error = %e, "accept failed; retrying");
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -137,15 +167,15 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!(group = %ctx.group, %peer, "connection limit reached; closing");
-            ctx.refused();
+        let Ok(permit) = current.limit.clone().try_acquire_owned() else {
+            debug!(group = %current.group, %peer, "connection limit reached; closing");
+            current.refused();
             drop(client);
             continue;
         };
-        let (ctx, kill) = (ctx.clone(), kill.clone());
+        let kill = kill.clone();
         tracker.spawn(async move {
-            handle(client, &ctx, kill).await;
+            handle(client, &current, kill).await;
             drop(permit);
         });
     }
@@ -154,25 +184,38 @@ pub async fn serve(
 async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
     connect::tune(&client);
     let snap = ctx.snapshot.load_full();
-    let Some(group) = snap
-        .groups
-        .get(ctx.group_index)
-        .filter(|g| g.name() == ctx.group)
-    else {
+    let Some(gi) = snap.find_group(ctx.group_index, &ctx.group) else {
         ctx.refused();
         return;
     };
+    let group = &snap.groups[gi];
     let order = connect::candidates(group, ctx.next_rotation());
-    let Some((target, server)) = connect::connect(ctx, group, &order).await else {
+    let Some((target, server)) = connect::connect(ctx, &snap, gi, &order).await else {
         warn!(group = %ctx.group, tried = order.len(), "no target accepted the connection; closing client");
         ctx.refused();
         return;
     };
-    let tm = &ctx.metrics[target];
+    let key = SessionKey {
+        group: ctx.group.clone(),
+        target: group.config.targets[target].name.clone(),
+        epoch: group.epoch,
+        disconnect_gen: group.disconnect_gen,
+    };
+    drop(snap);
+    let Some(tm) = ctx.metrics_for(&key.target) else {
+        return;
+    };
     tm.ok.increment(1);
     tm.active.increment(1.0);
-    let epoch = group.epoch;
-    drop(snap);
-    session::relay(client, server, ctx, target, epoch, kill).await;
+    session::relay(client, server, ctx, tm, &key, kill).await;
     tm.active.decrement(1.0);
+}
+
+/// Which session this is, by name (indices change with reloads).
+pub struct SessionKey {
+    pub group: String,
+    pub target: String,
+    /// The group's epoch and disconnect generation when the session started.
+    pub epoch: u64,
+    pub disconnect_gen: u64,
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::listener::ListenerCtx;
+use super::listener::{ListenerCtx, SessionKey, TargetMetrics};
 use crate::group::snapshot::Snapshot;
 use crate::group::{AdminState, Cause};
 
@@ -55,14 +55,13 @@ pub async fn relay(
     mut client: TcpStream,
     mut server: TcpStream,
     ctx: &ListenerCtx,
-    target: usize,
-    epoch: u64,
+    tm: &TargetMetrics,
+    key: &SessionKey,
     kill: CancellationToken,
 ) {
     let activity = Activity::new();
     let (mut cr, mut cw) = client.split();
     let (mut sr, mut sw) = server.split();
-    let tm = &ctx.metrics[target];
     let up = pump(&mut cr, &mut sw, &activity, &tm.to_target);
     let down = pump(&mut sr, &mut cw, &activity, &tm.to_client);
     let end = tokio::select! {
@@ -71,10 +70,10 @@ pub async fn relay(
             Err(e) => End::Error(e),
         },
         _ = idle(&activity, ctx.config.idle_timeout) => End::Idle,
-        _ = evicted(ctx, target, epoch) => End::Evicted,
+        _ = evicted(ctx, key) => End::Evicted,
         _ = kill.cancelled() => End::Shutdown,
     };
-    debug!(group = %ctx.group, target = %target, end = ?end, "session closed");
+    debug!(group = %key.group, target = %key.target, end = ?end, "session closed");
 }
 
 /// Copies one direction until EOF, then passes the half-close on.
@@ -107,30 +106,35 @@ async fn idle(activity: &Activity, timeout: Duration) {
 }
 
 /// Resolves when a new snapshot says this session should go.
-async fn evicted(ctx: &ListenerCtx, target: usize, epoch: u64) {
+async fn evicted(ctx: &ListenerCtx, key: &SessionKey) {
     let mut changed = ctx.snapshot.subscribe();
     loop {
         if changed.changed().await.is_err() {
             // The supervisor is gone (shutdown): nothing will evict us any more.
             return std::future::pending().await;
         }
-        if should_close(&ctx.snapshot.load(), ctx.group_index, target, epoch) {
+        if should_close(&ctx.snapshot.load(), key) {
             return;
         }
     }
 }
 
-fn should_close(snap: &Snapshot, group: usize, target: usize, epoch: u64) -> bool {
-    let Some(g) = snap.groups.get(group) else {
-        return false;
+/// A session goes when an operator disconnects the group or puts its target in
+/// maintenance, or, if the group asks for it, when traffic moved away from its target.
+fn should_close(snap: &Snapshot, key: &SessionKey) -> bool {
+    let Some(g) = snap.group(&key.group) else {
+        return false; // the group was removed by a reload: let its sessions finish
     };
-    if g.targets
-        .get(target)
-        .is_some_and(|t| t.admin == AdminState::Maintenance)
-    {
+    if g.disconnect_gen != key.disconnect_gen {
         return true;
     }
-    if g.epoch == epoch || g.is_active(target) {
+    let Some(target) = g.target_index(&key.target) else {
+        return false;
+    };
+    if g.targets[target].admin == AdminState::Maintenance {
+        return true;
+    }
+    if g.epoch == key.epoch || g.is_active(target) {
         return false;
     }
     match g.last_change.map(|c| c.cause) {

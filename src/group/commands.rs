@@ -1,0 +1,256 @@
+//! Operator commands as the supervisor runs them: switch, release, failback, commit, target
+//! state, disconnect (reload lives in `reload.rs`). A command that changes a decision is
+//! persisted before it is published and acknowledged; if persisting fails, the group is
+//! put back as it was and the caller gets the error.
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::machine::Transition;
+use super::supervisor::Supervisor;
+use super::{AdminState, Cause};
+use crate::config::Config;
+
+#[derive(Debug)]
+pub enum Command {
+    Switch {
+        group: String,
+        target: String,
+        force: bool,
+    },
+    Release {
+        group: String,
+    },
+    Failback {
+        group: String,
+    },
+    Commit {
+        group: String,
+    },
+    SetAdmin {
+        group: String,
+        target: String,
+        state: AdminState,
+    },
+    Disconnect {
+        group: String,
+    },
+    Reload(Box<Config>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What the hook runner is told: a transition or an operator action on a group.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub group: String,
+    /// failover, failback, switch, release, commit, all_down, recovered, disconnect, target_state
+    pub trigger: &'static str,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub cause: Cause,
+    pub epoch: u64,
+    pub actor: Option<String>,
+}
+
+impl Notice {
+    /// The notice for an automatic transition; `None` for a change inside one tier.
+    pub fn transition(
+        group: &str,
+        t: &Transition,
+        from: Vec<String>,
+        to: Vec<String>,
+        actor: Option<&str>,
+    ) -> Option<Notice> {
+        let trigger = if t.to.is_empty() {
+            "all_down"
+        } else if t.from.is_empty() {
+            "recovered"
+        } else if t.is_failback() {
+            "failback"
+        } else if t.is_failover() {
+            "failover"
+        } else {
+            return None;
+        };
+        Some(Notice {
+            group: group.into(),
+            trigger,
+            from,
+            to,
+            cause: t.cause,
+            epoch: t.epoch,
+            actor: actor.map(String::from),
+        })
+    }
+}
+
+impl Supervisor {
+    pub(super) async fn on_command(
+        &mut self,
+        command: Command,
+        actor: &str,
+    ) -> Result<u64, CommandError> {
+        let command = match command {
+            Command::Reload(config) => return self.reload(*config, actor).await,
+            other => other,
+        };
+        let (gi, action) = self.locate(&command)?;
+        let before = (
+            self.groups[gi].machine.clone(),
+            self.groups[gi].disconnect_gen,
+        );
+        let result = self.apply(gi, &command);
+        let (transition, details) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.record_admin(gi, action, actor, json!({ "error": e.to_string() }));
+                return Err(e);
+            }
+        };
+        if self.groups[gi].machine.decision() != before.0.decision() {
+            if let Err(e) = self.persist().await {
+                (self.groups[gi].machine, self.groups[gi].disconnect_gen) = before;
+                let msg = format!("cannot persist the decision, nothing changed: {e}");
+                self.record_admin(gi, action, actor, json!({ "error": msg }));
+                return Err(CommandError::Internal(msg));
+            }
+        }
+        self.record_admin(gi, action, actor, details);
+        // Hooks hear the command (trigger = the action), not a failover/failback reading of it.
+        self.announce(gi, transition.as_ref(), Some(actor), false);
+        self.notify_hooks(Some(self.notice(gi, action, transition.as_ref(), actor)));
+        self.publish();
+        Ok(self.generation)
+    }
+
+    fn locate(&self, command: &Command) -> Result<(usize, &'static str), CommandError> {
+        let (group, action) = match command {
+            Command::Switch { group, .. } => (group, "switch"),
+            Command::Release { group } => (group, "release"),
+            Command::Failback { group } => (group, "failback"),
+            Command::Commit { group } => (group, "commit"),
+            Command::SetAdmin { group, .. } => (group, "target_state"),
+            Command::Disconnect { group } => (group, "disconnect"),
+            Command::Reload(_) => unreachable!("reload is handled before"),
+        };
+        let gi = self
+            .groups
+            .iter()
+            .position(|g| &g.config.name == group)
+            .ok_or_else(|| CommandError::NotFound(format!("no group {group:?}")))?;
+        Ok((gi, action))
+    }
+
+    fn target(&self, gi: usize, name: &str) -> Result<usize, CommandError> {
+        let g = &self.groups[gi];
+        g.config
+            .targets
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| {
+                CommandError::NotFound(format!("group {:?} has no target {name:?}", g.config.name))
+            })
+    }
+
+    fn apply(
+        &mut self,
+        gi: usize,
+        command: &Command,
+    ) -> Result<(Option<Transition>, serde_json::Value), CommandError> {
+        let now = Instant::now();
+        let conflict = CommandError::Conflict;
+        Ok(match command {
+            Command::Switch { target, force, .. } => {
+                let ti = self.target(gi, target)?;
+                let t = self.groups[gi]
+                    .machine
+                    .switch(ti, *force, now)
+                    .map_err(conflict)?;
+                (t, json!({ "target": target, "force": force }))
+            }
+            Command::Release { .. } => (
+                self.groups[gi].machine.release(now).map_err(conflict)?,
+                json!({}),
+            ),
+            Command::Failback { .. } => (
+                self.groups[gi].machine.failback(now).map_err(conflict)?,
+                json!({}),
+            ),
+            Command::Commit { .. } => {
+                self.groups[gi].machine.commit().map_err(conflict)?;
+                (None, json!({ "priorities": self.priorities(gi) }))
+            }
+            Command::SetAdmin { target, state, .. } => {
+                let ti = self.target(gi, target)?;
+                let t = self.groups[gi].machine.set_admin(ti, *state, now);
+                (t, json!({ "target": target, "state": state }))
+            }
+            Command::Disconnect { .. } => {
+                self.groups[gi].disconnect_gen += 1;
+                (None, json!({}))
+            }
+            Command::Reload(_) => unreachable!("reload is handled before"),
+        })
+    }
+
+    fn priorities(&self, gi: usize) -> serde_json::Value {
+        let g = &self.groups[gi];
+        let map: serde_json::Map<String, serde_json::Value> = g
+            .config
+            .targets
+            .iter()
+            .zip(g.machine.targets())
+            .map(|(c, t)| (c.name.clone(), t.priority.into()))
+            .collect();
+        map.into()
+    }
+
+    fn record_admin(&self, gi: usize, action: &str, actor: &str, mut details: serde_json::Value) {
+        let g = &self.groups[gi];
+        if let Some(obj) = details.as_object_mut() {
+            obj.insert("action".into(), action.into());
+            obj.insert("actor".into(), actor.into());
+        }
+        tracing::info!(group = %g.config.name, action, actor, details = %details, "admin action");
+        self.services.events.record(
+            "admin",
+            Some(&g.config.name),
+            Some(g.machine.epoch()),
+            details,
+        );
+    }
+
+    fn notice(
+        &self,
+        gi: usize,
+        action: &'static str,
+        t: Option<&Transition>,
+        actor: &str,
+    ) -> Notice {
+        let g = &self.groups[gi];
+        let names = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| g.config.targets[i].name.clone())
+                .collect::<Vec<_>>()
+        };
+        let active = g.machine.active();
+        Notice {
+            group: g.config.name.clone(),
+            trigger: action,
+            from: names(t.map(|t| t.from.as_slice()).unwrap_or(active)),
+            to: names(active),
+            cause: t.map(|t| t.cause).unwrap_or(Cause::Manual),
+            epoch: g.machine.epoch(),
+            actor: Some(actor.into()),
+        }
+    }
+}

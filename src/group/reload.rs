@@ -1,0 +1,94 @@
+//! Applying a new (already validated) config to the running groups.
+//!
+//! Groups are matched by name and targets by name: a kept target keeps its health verdict,
+//! counters and admin state; an added one starts unknown; a removed group is dropped (its
+//! listeners and checkers are stopped by the server). Pins, commits and the epoch carry
+//! over. The generation grows, so reports from the old checkers and listeners are ignored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::time::Instant;
+use tracing::{error, info};
+
+use super::commands::CommandError;
+use super::persist::decision_for;
+use super::supervisor::{GroupState, Supervisor};
+use super::Cause;
+use crate::config::Config;
+use crate::health::verdict::Counter;
+
+impl Supervisor {
+    pub(super) async fn reload(
+        &mut self,
+        config: Config,
+        actor: &str,
+    ) -> Result<u64, CommandError> {
+        let old_saved = self.saved_state();
+        let mut old: HashMap<String, GroupState> = std::mem::take(&mut self.groups)
+            .into_iter()
+            .map(|g| (g.config.name.clone(), g))
+            .collect();
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        let mut groups = Vec::with_capacity(config.groups.len());
+        for cfg in &config.groups {
+            let mut state = GroupState::new(Arc::new(cfg.clone()));
+            match old.remove(&cfg.name) {
+                Some(prev) => {
+                    if format!("{:?}", prev.config) != format!("{:?}", cfg) {
+                        changed.push(cfg.name.clone());
+                    }
+                    state.carry_over(prev, old_saved.groups.get(&cfg.name));
+                }
+                None => added.push(cfg.name.clone()),
+            }
+            groups.push(state);
+        }
+        let removed: Vec<String> = old.into_keys().collect();
+        self.groups = groups;
+        self.generation += 1;
+        let now = Instant::now();
+        let transitions: Vec<_> = (0..self.groups.len())
+            .map(|i| self.groups[i].machine.reevaluate(now, Cause::Config))
+            .collect();
+        if let Err(e) = self.persist().await {
+            error!(error = %e, "cannot persist the decisions after a reload; serving them anyway");
+        }
+        for (i, t) in transitions.iter().enumerate() {
+            self.announce(i, t.as_ref(), Some(actor), true);
+        }
+        info!(
+            generation = self.generation,
+            ?added,
+            ?removed,
+            ?changed,
+            actor,
+            "config reloaded"
+        );
+        let details = json!({ "result": "ok", "actor": actor, "added": added, "removed": removed, "changed": changed });
+        self.services.events.record("reload", None, None, details);
+        self.publish();
+        Ok(self.generation)
+    }
+}
+
+impl GroupState {
+    /// Takes over what the previous incarnation of this group knew.
+    fn carry_over(&mut self, prev: GroupState, saved: Option<&crate::store::SavedGroup>) {
+        if let Some(saved) = saved {
+            self.machine.restore(&decision_for(&self.config, saved));
+        }
+        for (i, t) in self.config.targets.iter().enumerate() {
+            let Some(p) = prev.config.targets.iter().position(|o| o.name == t.name) else {
+                continue;
+            };
+            let old = &prev.machine.targets()[p];
+            self.machine.carry_health(i, old.health, old.up_since);
+            let h = &self.config.health;
+            self.counters[i] = Counter::with_health(h.rise, h.fall, prev.counters[p].health());
+        }
+        self.last_change = prev.last_change;
+        self.disconnect_gen = prev.disconnect_gen;
+    }
+}

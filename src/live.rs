@@ -1,0 +1,273 @@
+//! What runs for the current config: proxy listeners and health checkers, and the config
+//! reload that swaps them (SIGHUP or `POST /v1/reload`).
+//!
+//! A reload validates the whole new file first (the same checks as `failoverd check`); a
+//! bad file changes nothing. Then new listener sockets are bound (a failure changes
+//! nothing either), the supervisor takes the new groups, checkers restart for the new
+//! config generation, kept listeners get a new context (their socket and connections stay),
+//! and removed listeners stop accepting while their sessions finish.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use metrics::counter;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::admin::Tokens;
+use crate::config::Config;
+use crate::group::snapshot::SnapshotReader;
+use crate::group::supervisor::{Command, SupervisorHandle};
+use crate::health::checker;
+use crate::metrics as m;
+use crate::proxy::{self, ListenerCtx};
+use crate::store::events::EventLog;
+
+struct Slot {
+    ctx: Arc<ArcSwap<ListenerCtx>>,
+    stop: CancellationToken,
+}
+
+struct State {
+    config: Config,
+    listeners: HashMap<String, Slot>,
+    checkers: CancellationToken,
+}
+
+pub struct Live {
+    config_path: Option<PathBuf>,
+    supervisor: SupervisorHandle,
+    snapshot: SnapshotReader,
+    events: Arc<EventLog>,
+    /// The admin API's tokens: a reload re-reads the secrets (rotation without restart).
+    tokens: Tokens,
+    background: TaskTracker,
+    sessions: TaskTracker,
+    stop_accepting: CancellationToken,
+    session_kill: CancellationToken,
+    /// Held for the whole of a reload, so two reloads never interleave.
+    reload_lock: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+}
+
+/// Tasks and tokens `Live` runs things under.
+pub struct Tasks {
+    pub background: TaskTracker,
+    pub sessions: TaskTracker,
+    pub stop_accepting: CancellationToken,
+    pub session_kill: CancellationToken,
+}
+
+impl Live {
+    /// Starts checkers and listeners (sockets already bound: `(group, listener, socket)`).
+    pub fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        sockets: Vec<(usize, usize, TcpListener)>,
+        supervisor: SupervisorHandle,
+        snapshot: SnapshotReader,
+        events: Arc<EventLog>,
+        tokens: Tokens,
+        tasks: Tasks,
+    ) -> anyhow::Result<Arc<Live>> {
+        let checkers = tasks.stop_accepting.child_token();
+        checker::spawn_all(&config, 0, &supervisor, &tasks.background, &checkers)?;
+        let live = Arc::new(Live {
+            config_path,
+            supervisor,
+            snapshot,
+            events,
+            tokens,
+            background: tasks.background,
+            sessions: tasks.sessions,
+            stop_accepting: tasks.stop_accepting,
+            session_kill: tasks.session_kill,
+            reload_lock: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State {
+                config: config.clone(),
+                listeners: HashMap::new(),
+                checkers,
+            }),
+        });
+        let mut slots = HashMap::new();
+        for (gi, li, sock) in sockets {
+            let g = &config.groups[gi];
+            let l = g.listeners[li].clone();
+            let ctx = ListenerCtx::new(
+                gi,
+                g,
+                l.clone(),
+                live.snapshot.clone(),
+                live.supervisor.clone(),
+                None,
+            );
+            slots.insert(
+                slot_key(&g.name, li, l.listen),
+                live.spawn_listener(sock, ctx),
+            );
+        }
+        live.lock().listeners = slots;
+        Ok(live)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn_listener(&self, sock: TcpListener, ctx: ListenerCtx) -> Slot {
+        let ctx = Arc::new(ArcSwap::from_pointee(ctx));
+        let stop = self.stop_accepting.child_token();
+        self.background.spawn(proxy::serve(
+            sock,
+            ctx.clone(),
+            self.sessions.clone(),
+            stop.clone(),
+            self.session_kill.clone(),
+        ));
+        Slot { ctx, stop }
+    }
+
+    /// The config in effect.
+    pub fn config(&self) -> Config {
+        self.lock().config.clone()
+    }
+
+    /// Reloads the config file. On error nothing changed; the message is the one
+    /// `failoverd check` gives.
+    pub async fn reload(&self, actor: &str) -> Result<u64, String> {
+        let _guard = self.reload_lock.lock().await;
+        let result = self.try_reload(actor).await;
+        let label = if result.is_ok() { "ok" } else { "error" };
+        counter!(m::CONFIG_RELOADS_TOTAL, "result" => label).increment(1);
+        if let Err(e) = &result {
+            warn!(actor, error = %e, "config reload rejected; the running config stays");
+            self.events.record(
+                "reload",
+                None,
+                None,
+                json!({ "result": "error", "actor": actor, "error": e }),
+            );
+        }
+        result
+    }
+
+    async fn try_reload(&self, actor: &str) -> Result<u64, String> {
+        let path = self
+            .config_path
+            .clone()
+            .ok_or("this process was not started from a config file")?;
+        let new = Config::load(&path).map_err(|e| format!("invalid config: {e}"))?;
+        crate::server::preflight(&new)
+            .map_err(|e| format!("invalid config: {}: {e:#}", path.display()))?;
+        let current = self.config();
+        immutable(&current, &new)?;
+        // Bind what is new before changing anything: a port in use must leave all as it was.
+        let mut fresh = HashMap::new();
+        for g in &new.groups {
+            for (li, l) in g.listeners.iter().enumerate() {
+                let key = slot_key(&g.name, li, l.listen);
+                if !self.lock().listeners.contains_key(&key) {
+                    let sock = crate::server::listen_tcp(l.listen).map_err(|e| {
+                        format!("group {:?}: cannot listen on {}: {e}", g.name, l.listen)
+                    })?;
+                    fresh.insert(key, sock);
+                }
+            }
+        }
+        let generation = self
+            .supervisor
+            .command(Command::Reload(Box::new(new.clone())), actor)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.swap_in(new, generation, fresh)
+    }
+
+    /// Restarts checkers and reconciles listeners for the new generation.
+    fn swap_in(
+        &self,
+        new: Config,
+        generation: u64,
+        mut fresh: HashMap<String, TcpListener>,
+    ) -> Result<u64, String> {
+        let checkers = self.stop_accepting.child_token();
+        checker::spawn_all(
+            &new,
+            generation,
+            &self.supervisor,
+            &self.background,
+            &checkers,
+        )
+        .map_err(|e| format!("health checks: {e}"))?;
+        let mut state = self.lock();
+        state.checkers.cancel();
+        state.checkers = checkers;
+        let mut listeners = HashMap::new();
+        for (gi, g) in new.groups.iter().enumerate() {
+            for (li, l) in g.listeners.iter().enumerate() {
+                let key = slot_key(&g.name, li, l.listen);
+                let make = |prev: Option<&ListenerCtx>| {
+                    ListenerCtx::new(
+                        gi,
+                        g,
+                        l.clone(),
+                        self.snapshot.clone(),
+                        self.supervisor.clone(),
+                        prev,
+                    )
+                };
+                if let Some(slot) = state.listeners.remove(&key) {
+                    let ctx = make(Some(&slot.ctx.load()));
+                    slot.ctx.store(Arc::new(ctx));
+                    listeners.insert(key, slot);
+                } else if let Some(sock) = fresh.remove(&key) {
+                    if let Ok(addr) = sock.local_addr() {
+                        info!(kind = "proxy", group = %g.name, %addr, target_port = l.target_port, "listening");
+                    }
+                    listeners.insert(key, self.spawn_listener(sock, make(None)));
+                }
+            }
+        }
+        for (key, slot) in state.listeners.drain() {
+            info!(listener = %key, "listener removed by reload; its open connections finish");
+            slot.stop.cancel();
+        }
+        state.listeners = listeners;
+        self.tokens.replace(new.admin.tokens.clone());
+        state.config = new;
+        Ok(generation)
+    }
+}
+
+/// A listener's identity across reloads: its address, or, for an ephemeral port (`:0`,
+/// tests), its group and position.
+fn slot_key(group: &str, index: usize, addr: SocketAddr) -> String {
+    if addr.port() == 0 {
+        format!("{group}#{index}@{addr}")
+    } else {
+        addr.to_string()
+    }
+}
+
+/// What a reload cannot change without a restart.
+fn immutable(current: &Config, new: &Config) -> Result<(), String> {
+    if current.admin.listen != new.admin.listen {
+        return Err("admin.listen cannot change on reload; restart failoverd".into());
+    }
+    if current.admin.tls != new.admin.tls {
+        return Err("admin.tls_cert / tls_key cannot change on reload; restart failoverd".into());
+    }
+    if current.state.path != new.state.path {
+        return Err("state.path cannot change on reload; restart failoverd".into());
+    }
+    let dns_listen = |c: &Config| c.dns.as_ref().map(|d| d.listen.clone());
+    if dns_listen(current) != dns_listen(new) {
+        return Err("dns.listen cannot change on reload; restart failoverd".into());
+    }
+    Ok(())
+}

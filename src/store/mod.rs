@@ -1,0 +1,199 @@
+//! Persistence: the decisions of every group (state file) and the event history.
+//!
+//! The supervisor writes the state file before a decision takes effect or is acknowledged:
+//! write a temporary file, fsync it, rename it over the old one, fsync the directory. A
+//! crash at any moment leaves either the old or the new file, never a torn one.
+
+pub mod events;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::AdminState;
+
+const FORMAT: u32 = 1;
+
+/// Everything decided, by group name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub format: u32,
+    pub groups: BTreeMap<String, SavedGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedGroup {
+    pub epoch: u64,
+    /// Active target names.
+    pub active: Vec<String>,
+    pub pin: Option<String>,
+    pub targets: BTreeMap<String, SavedTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedTarget {
+    /// The priority the config gave when this was saved...
+    pub config_priority: u32,
+    /// ...and the one in effect (different after a commit). When the config's priority
+    /// changes, the operator's edit wins over the old commit.
+    pub priority: u32,
+    pub admin: AdminState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read state file {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("state file {path} is corrupt ({reason}); fix or remove it, or start with --fresh-state to move it aside")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    pub fn new(path: &Path) -> Self {
+        StateFile {
+            path: path.to_path_buf(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved state; `None` when there is no file yet (a first start).
+    pub fn load(&self) -> Result<Option<State>, StoreError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        };
+        let state: State = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        if state.format != FORMAT {
+            return Err(corrupt(format!("format {} is not {FORMAT}", state.format)));
+        }
+        Ok(Some(state))
+    }
+
+    /// Moves a bad file aside (for `--fresh-state`); returns where it went.
+    pub fn move_aside(&self) -> io::Result<Option<PathBuf>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let aside = with_suffix(&self.path, &format!(".corrupt-{unix}"));
+        fs::rename(&self.path, &aside)?;
+        Ok(Some(aside))
+    }
+
+    /// Writes atomically and durably (see the module comment).
+    pub fn save(&self, state: &State) -> io::Result<()> {
+        let mut state = state.clone();
+        state.format = FORMAT;
+        let body = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        write_atomic(&self.path, &body)
+    }
+}
+
+/// tmp + fsync + rename + fsync(dir).
+pub fn write_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(body)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        let mut targets = BTreeMap::new();
+        targets.insert(
+            "main".into(),
+            SavedTarget {
+                config_priority: 1,
+                priority: 2,
+                admin: AdminState::Drain,
+            },
+        );
+        let mut groups = BTreeMap::new();
+        groups.insert(
+            "app".into(),
+            SavedGroup {
+                epoch: 3,
+                active: vec!["backup".into()],
+                pin: Some("backup".into()),
+                targets,
+            },
+        );
+        State {
+            format: FORMAT,
+            groups,
+        }
+    }
+
+    #[test]
+    fn saves_and_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(&dir.path().join("s.state"));
+        assert_eq!(file.load().unwrap(), None);
+        file.save(&sample()).unwrap();
+        assert_eq!(file.load().unwrap(), Some(sample()));
+        assert!(!with_suffix(file.path(), ".tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_file_is_a_clear_error_and_can_be_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.state");
+        fs::write(&path, b"{\"format\": 1, \"groups\": {\"app\": ").unwrap();
+        let file = StateFile::new(&path);
+        let err = file.load().unwrap_err().to_string();
+        assert!(
+            err.contains("is corrupt") && err.contains("--fresh-state"),
+            "{err}"
+        );
+        let aside = file.move_aside().unwrap().unwrap();
+        assert!(aside.exists() && !path.exists());
+        assert_eq!(file.load().unwrap(), None);
+    }
+}
