@@ -56,6 +56,14 @@ pub struct Live {
     state: Mutex<State>,
 }
 
+/// The handles `Live` shares with the rest of the process.
+pub struct Shared {
+    pub supervisor: SupervisorHandle,
+    pub snapshot: SnapshotReader,
+    pub events: Arc<EventLog>,
+    pub tokens: Tokens,
+}
+
 /// Tasks and tokens `Live` runs things under.
 pub struct Tasks {
     pub background: TaskTracker,
@@ -70,12 +78,15 @@ impl Live {
         config: Config,
         config_path: Option<PathBuf>,
         sockets: Vec<(usize, usize, TcpListener)>,
-        supervisor: SupervisorHandle,
-        snapshot: SnapshotReader,
-        events: Arc<EventLog>,
-        tokens: Tokens,
+        shared: Shared,
         tasks: Tasks,
     ) -> anyhow::Result<Arc<Live>> {
+        let Shared {
+            supervisor,
+            snapshot,
+            events,
+            tokens,
+        } = shared;
         let checkers = tasks.stop_accepting.child_token();
         checker::spawn_all(&config, 0, &supervisor, &tasks.background, &checkers)?;
         let live = Arc::new(Live {

@@ -17,7 +17,7 @@ use crate::admin::{self, AdminCtx, Tokens};
 use crate::config::Config;
 use crate::group::supervisor::{Services, Supervisor};
 use crate::health::probe::Prober;
-use crate::live::{Live, Tasks};
+use crate::live::{Live, Shared, Tasks};
 use crate::store::events::EventLog;
 use crate::store::{with_suffix, StateFile};
 
@@ -134,10 +134,12 @@ pub async fn run(
         config.clone(),
         options.config_path.clone(),
         bound.proxies,
-        handle.clone(),
-        snapshot.clone(),
-        events.clone(),
-        tokens.clone(),
+        Shared {
+            supervisor: handle.clone(),
+            snapshot: snapshot.clone(),
+            events: events.clone(),
+            tokens: tokens.clone(),
+        },
         tasks,
     )?;
     background.spawn(reload_on_sighup(live.clone(), root.child_token()));

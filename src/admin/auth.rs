@@ -29,8 +29,8 @@ impl Tokens {
         self.0.load().is_empty()
     }
 
-    /// The actor name when allowed, else the response to send.
-    pub fn authorize(&self, headers: &HeaderMap, needed: Role) -> Result<String, Response> {
+    /// The actor name when allowed, else why not.
+    pub fn authorize(&self, headers: &HeaderMap, needed: Role) -> Result<String, Denied> {
         let tokens = self.0.load();
         if tokens.is_empty() {
             return Ok("local".into());
@@ -41,29 +41,41 @@ impl Tokens {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(offered) = offered else {
-            return Err(unauthorized(
-                "missing bearer token (Authorization: Bearer ...)",
-            ));
+            let msg = "missing bearer token (Authorization: Bearer ...)";
+            return Err(Denied::Unauthorized(msg));
         };
         let Some(token) = tokens.iter().find(|t| t.secret.matches(offered)) else {
-            return Err(unauthorized("invalid token"));
+            return Err(Denied::Unauthorized("invalid token"));
         };
         if token.role < needed {
             let msg = format!(
                 "token {:?} has the read role; this endpoint needs operate",
                 token.name
             );
-            return Err(error(StatusCode::FORBIDDEN, msg));
+            return Err(Denied::Forbidden(msg));
         }
         Ok(token.name.clone())
     }
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut r = error(StatusCode::UNAUTHORIZED, message).into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    r
+/// A refused request: 401 (no or wrong token) or 403 (a read token on an operating
+/// endpoint).
+#[derive(Debug)]
+pub enum Denied {
+    Unauthorized(&'static str),
+    Forbidden(String),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Unauthorized(message) => {
+                let mut r = error(StatusCode::UNAUTHORIZED, message);
+                let bearer = header::HeaderValue::from_static("Bearer");
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, bearer);
+                r
+            }
+            Denied::Forbidden(message) => error(StatusCode::FORBIDDEN, message),
+        }
+    }
 }

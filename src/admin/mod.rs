@@ -106,7 +106,7 @@ async fn ready(State(ctx): State<AdminCtx>) -> Response {
 
 async fn metrics(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
     if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied;
+        return denied.into_response();
     }
     let body = ctx.metrics.render();
     (
@@ -121,7 +121,7 @@ async fn metrics(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
 
 async fn groups(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
     if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied;
+        return denied.into_response();
     }
     let snap = ctx.snapshot.load();
     let list: Vec<_> = snap.groups.iter().map(views::group).collect();
@@ -135,7 +135,7 @@ async fn group(
     Path(name): Path<String>,
 ) -> Response {
     if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied;
+        return denied.into_response();
     }
     group_view(&ctx, &name)
 }
@@ -161,7 +161,7 @@ async fn events(
     query: Result<Query<EventQuery>, QueryRejection>,
 ) -> Response {
     if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied;
+        return denied.into_response();
     }
     let q = match query {
         Ok(Query(q)) => q,

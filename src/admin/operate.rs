@@ -29,16 +29,15 @@ pub struct StateBody {
     state: String,
 }
 
-/// Parses a JSON body, or says precisely what is wrong with it (400).
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+/// Parses a JSON body, or says precisely what is wrong with it (a 400).
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 async fn run(ctx: &AdminCtx, headers: &HeaderMap, group: &str, command: Command) -> Response {
     let actor = match ctx.tokens.authorize(headers, Role::Operate) {
         Ok(a) => a,
-        Err(denied) => return denied,
+        Err(denied) => return denied.into_response(),
     };
     match ctx.supervisor.command(command, &actor).await {
         Ok(_) => group_view(ctx, group),
@@ -63,7 +62,7 @@ pub async fn switch(
 ) -> Response {
     let body: SwitchBody = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let command = Command::Switch {
         group: group.clone(),
@@ -119,7 +118,7 @@ pub async fn target_state(
 ) -> Response {
     let body: StateBody = match parse(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let state = match body.state.as_str() {
         "enabled" => AdminState::Enabled,
@@ -142,7 +141,7 @@ pub async fn target_state(
 pub async fn reload(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
     let actor = match ctx.tokens.authorize(&headers, Role::Operate) {
         Ok(a) => a,
-        Err(denied) => return denied,
+        Err(denied) => return denied.into_response(),
     };
     match ctx.live.reload(&actor).await {
         Ok(generation) => Json(json!({ "result": "ok", "generation": generation })).into_response(),
