@@ -127,6 +127,8 @@ pub struct Supervisor {
     notify: watch::Sender<u64>,
     rx: mpsc::Receiver<Input>,
     version: u64,
+    /// Notices of the change being made, sent when it is published.
+    pending: Vec<Notice>,
 }
 
 impl Supervisor {
@@ -163,6 +165,7 @@ impl Supervisor {
             notify,
             rx,
             version: 0,
+            pending: Vec::new(),
         };
         sup.export_metrics();
         (
@@ -291,9 +294,10 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn notify_hooks(&self, notice: Option<Notice>) {
-        if let (Some(tx), Some(n)) = (&self.services.notices, notice) {
-            let _ = tx.send(n);
+    /// Queues a notice for the hook runner; `publish` sends it once the change is live.
+    pub(super) fn notify_hooks(&mut self, notice: Option<Notice>) {
+        if let Some(n) = notice {
+            self.pending.push(n);
         }
     }
 
@@ -307,6 +311,12 @@ impl Supervisor {
         self.swap.store(Arc::new(snap));
         self.notify.send_replace(self.version);
         self.export_metrics();
+        // Hooks run after the switch is live, never before.
+        for n in self.pending.drain(..) {
+            if let Some(tx) = &self.services.notices {
+                let _ = tx.send(n);
+            }
+        }
     }
 
     pub(super) fn export_metrics(&self) {
