@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::duration::show;
 use super::fields::*;
 use super::health_rules::validate_health;
+use super::hook_rules::validate_hooks;
 use super::raw::*;
 use super::*;
 
@@ -171,6 +172,7 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
         health,
         listeners,
         targets,
+        hooks,
     } = raw;
     let scope = format!("group {name:?}");
     let dns_name = match (dns, dns_name) {
@@ -232,6 +234,7 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
         .collect::<Result<Vec<_>>>()?;
     let targets = validate_targets(&scope, targets)?;
     let health = validate_health(&scope, health, &listeners)?;
+    let hooks = validate_hooks(&scope, hooks)?;
     Ok(GroupConfig {
         name,
         dns_name,
@@ -244,6 +247,7 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
         health,
         listeners,
         targets,
+        hooks,
     })
 }
 
