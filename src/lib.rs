@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod group;
 pub mod health;
+pub mod hooks;
 pub mod live;
 pub mod metrics;
 pub mod proxy;

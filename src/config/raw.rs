@@ -151,6 +151,9 @@ pub struct RawGroup {
     pub listeners: Vec<RawListener>,
     #[serde(default, rename = "target")]
     pub targets: Vec<RawTarget>,
+    /// The runbook: actions run in this order when the group sees one of their triggers.
+    #[serde(default, rename = "hook")]
+    pub hooks: Vec<RawHook>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +205,23 @@ pub struct RawTarget {
     /// One IP, a list of IPs, or a hostname.
     pub address: RawAddress,
     pub priority: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    /// Name in events and logs; default `hook-N` (1-based position in the group).
+    pub name: Option<String>,
+    /// Triggers that run this hook: `failover`, `failback`, `switch`, `release`, `commit`,
+    /// `all_down`, `recovered`, `disconnect`, `target_state`. Required, non-empty.
+    pub on: Option<Vec<String>>,
+    /// Program and arguments, run without a shell. Exactly one of `command` and `webhook`.
+    pub command: Option<Vec<String>>,
+    /// `http://` or `https://` URL that receives the event as a JSON POST.
+    pub webhook: Option<String>,
+    /// How long the hook may run before it is killed (or the request abandoned); default 10s.
+    #[serde(default, with = "serde_opt")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use super::admin_rules::validate_admin;
 use super::duration::show;
 use super::fields::*;
 use super::health_rules::validate_health;
+use super::hook_rules::validate_hooks;
 use super::raw::*;
 use super::*;
 
@@ -170,6 +171,7 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
         health,
         listeners,
         targets,
+        hooks,
     } = raw;
     let scope = format!("group {name:?}");
     let dns_name = match (dns, dns_name) {
@@ -231,6 +233,7 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
         .collect::<Result<Vec<_>>>()?;
     let targets = validate_targets(&scope, targets)?;
     let health = validate_health(&scope, health, &listeners)?;
+    let hooks = validate_hooks(&scope, hooks)?;
     Ok(GroupConfig {
         name,
         dns_name,
@@ -243,6 +246,7 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
         health,
         listeners,
         targets,
+        hooks,
     })
 }
 

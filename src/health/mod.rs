@@ -5,6 +5,6 @@ pub mod checker;
 mod http;
 pub mod probe;
 #[cfg(test)]
-mod test_support;
-mod tls;
+pub(crate) mod test_support;
+pub(crate) mod tls;
 pub mod verdict;

@@ -107,7 +107,7 @@ pub(super) fn health(kind: CheckKind, timeout: Duration) -> HealthConfig {
 }
 
 /// A test CA (PEM) and an acceptor serving a leaf for "localhost" and 127.0.0.1 it signed.
-pub(super) fn pki() -> (String, TlsAcceptor) {
+pub(crate) fn pki() -> (String, TlsAcceptor) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params

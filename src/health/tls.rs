@@ -4,6 +4,7 @@
 //! `Prober::probe` (in `probe.rs`) calls [`TlsProbe::connect`] on a fresh TCP stream; the
 //! `tls` kind stops after the handshake, `https` then speaks HTTP over the stream.
 //! Verdicts (rise/fall) are computed elsewhere: this file only reports how a handshake went.
+//! Webhook hooks (`hooks/webhook.rs`) reuse [`server_name`] and [`native_roots`].
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -85,7 +86,7 @@ impl TlsProbe {
 /// A TLS server name from a host text: an IP (bare or `[v6]`) becomes an IP name (rustls
 /// then checks IP SANs and sends no SNI), anything else must be a DNS name. A `:port`
 /// suffix, as an HTTP Host value may carry, is dropped.
-fn server_name(text: &str) -> Option<ServerName<'static>> {
+pub(crate) fn server_name(text: &str) -> Option<ServerName<'static>> {
     let text = text.trim();
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Some(ServerName::IpAddress(ip.into()));
@@ -150,7 +151,7 @@ fn roots_from_file(path: &Path) -> Result<RootCertStore, ProbeSetupError> {
 
 /// The system trust store. Distribution bundles often hold a few certificates webpki
 /// rejects; skipping them is normal, only an empty result is an error.
-fn native_roots() -> Result<RootCertStore, ProbeSetupError> {
+pub(crate) fn native_roots() -> Result<RootCertStore, ProbeSetupError> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(loaded.certs);

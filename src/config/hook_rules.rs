@@ -1,0 +1,398 @@
+//! Validation of `[[group.hook]]`: triggers, the command or webhook, the timeout.
+//!
+//! Errors name the hook by its 1-based position, as the file lists them:
+//! `group "web": hook 2: timeout must be greater than 0s`.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hyper::Uri;
+
+use super::duration::show;
+use super::fields::{check_domain_name, check_label_name};
+use super::raw::RawHook;
+use super::validate::{ConfigError, Result};
+use super::{HookAction, HookConfig, HookTrigger, WebhookUrl};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A runbook step that needs longer should be started by the hook and run on its own.
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub(super) fn validate_hooks(group_scope: &str, raw: Vec<RawHook>) -> Result<Vec<HookConfig>> {
+    let mut names: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, hook) in raw.into_iter().enumerate() {
+        let scope = format!("{group_scope}: hook {}", i + 1);
+        let hook = validate_hook(&scope, i + 1, hook)?;
+        if !names.insert(hook.name.clone()) {
+            return Err(ConfigError::new(
+                scope,
+                format!("name {:?} is already used by another hook", hook.name),
+            ));
+        }
+        out.push(hook);
+    }
+    Ok(out)
+}
+
+fn validate_hook(scope: &str, position: usize, raw: RawHook) -> Result<HookConfig> {
+    // Destructured so that a new raw field fails to compile until it is validated here.
+    let RawHook {
+        name,
+        on,
+        command,
+        webhook,
+        timeout,
+    } = raw;
+    let name = name.unwrap_or_else(|| format!("hook-{position}"));
+    check_label_name(scope, "name", &name)?;
+    let Some(on) = on else {
+        return Err(ConfigError::new(
+            scope,
+            format!("on is required: one or more of {}", known_triggers()),
+        ));
+    };
+    let on = triggers(scope, on)?;
+    let action = match (command, webhook) {
+        (Some(argv), None) => HookAction::Command(command_argv(scope, argv)?),
+        (None, Some(url)) => HookAction::Webhook(webhook_url(scope, &url)?),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                scope,
+                "set either command or webhook, not both (use two hooks to do both)",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                scope,
+                "needs a command (argv list) or a webhook URL",
+            ))
+        }
+    };
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        return Err(ConfigError::new(scope, "timeout must be greater than 0s"));
+    }
+    if timeout > MAX_TIMEOUT {
+        return Err(ConfigError::new(
+            scope,
+            format!(
+                "timeout ({}) must be at most {} (10m)",
+                show(timeout),
+                show(MAX_TIMEOUT)
+            ),
+        ));
+    }
+    Ok(HookConfig {
+        name,
+        on,
+        action,
+        timeout,
+    })
+}
+
+fn known_triggers() -> String {
+    let names: Vec<String> = HookTrigger::ALL
+        .iter()
+        .map(|t| format!("{:?}", t.as_str()))
+        .collect();
+    names.join(", ")
+}
+
+fn triggers(scope: &str, names: Vec<String>) -> Result<Vec<HookTrigger>> {
+    if names.is_empty() {
+        return Err(ConfigError::new(
+            scope,
+            format!("on must list at least one trigger of {}", known_triggers()),
+        ));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(trigger) = HookTrigger::from_name(&name) else {
+            return Err(ConfigError::new(
+                scope,
+                format!("on {name:?} is not one of {}", known_triggers()),
+            ));
+        };
+        if out.contains(&trigger) {
+            return Err(ConfigError::new(scope, format!("on lists {name:?} twice")));
+        }
+        out.push(trigger);
+    }
+    Ok(out)
+}
+
+fn command_argv(scope: &str, argv: Vec<String>) -> Result<Vec<String>> {
+    match argv.first() {
+        None => {
+            return Err(ConfigError::new(
+                scope,
+                "command must not be empty: write the program and its arguments, e.g. [\"/usr/local/bin/promote\", \"--fast\"]",
+            ))
+        }
+        Some(program) if program.trim().is_empty() => {
+            return Err(ConfigError::new(
+                scope,
+                "command[0] (the program) must not be empty",
+            ))
+        }
+        Some(_) => {}
+    }
+    // The OS cannot pass a NUL inside an argument; say so now rather than at the failover.
+    if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
+        return Err(ConfigError::new(
+            scope,
+            format!("command[{i}] contains a NUL character"),
+        ));
+    }
+    Ok(argv)
+}
+
+fn webhook_url(scope: &str, text: &str) -> Result<WebhookUrl> {
+    let bad = |why: &str| ConfigError::new(scope, format!("webhook {text:?} {why}"));
+    let uri: Uri = text
+        .trim()
+        .parse()
+        .map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+    let tls = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(bad("must be an http:// or https:// URL")),
+    };
+    let Some(authority) = uri.authority() else {
+        return Err(bad("has no host"));
+    };
+    // Credentials do not belong in the config text (it is shown, copied, committed).
+    // Nor are they repeated in this error.
+    if authority.as_str().contains('@') {
+        return Err(ConfigError::new(
+            scope,
+            "webhook must not hold user:password@ (credentials do not belong in the config text)",
+        ));
+    }
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if host.parse::<IpAddr>().is_err() {
+        check_domain_name(scope, "webhook host", &host)?;
+    }
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    if port == 0 {
+        return Err(bad("has port 0"));
+    }
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or("/")
+        .to_owned();
+    Ok(WebhookUrl {
+        tls,
+        host,
+        port,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn group_with(hooks: &str) -> String {
+        format!(
+            r#"
+[[group]]
+name = "web"
+
+[group.health]
+port = 80
+
+[[group.target]]
+name = "main"
+address = "192.0.2.1"
+
+{hooks}
+"#
+        )
+    }
+
+    fn hooks(text: &str) -> std::result::Result<Vec<HookConfig>, String> {
+        Config::parse(&group_with(text))
+            .map(|c| c.groups[0].hooks.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_order_are_kept() {
+        let got = hooks(
+            r#"
+[[group.hook]]
+on = ["failover", "all_down"]
+command = ["/bin/true"]
+
+[[group.hook]]
+name = "notify"
+on = ["target_state"]
+webhook = "http://127.0.0.1:9/hook?key=1"
+timeout = "2s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                HookConfig {
+                    name: "hook-1".into(),
+                    on: vec![HookTrigger::Failover, HookTrigger::AllDown],
+                    action: HookAction::Command(vec!["/bin/true".into()]),
+                    timeout: Duration::from_secs(10),
+                },
+                HookConfig {
+                    name: "notify".into(),
+                    on: vec![HookTrigger::TargetState],
+                    action: HookAction::Webhook(WebhookUrl {
+                        tls: false,
+                        host: "127.0.0.1".into(),
+                        port: 9,
+                        path: "/hook?key=1".into(),
+                    }),
+                    timeout: Duration::from_secs(2),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn no_hooks_is_an_empty_runbook() {
+        assert_eq!(hooks("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn webhook_urls_are_split() {
+        let cases = [
+            (
+                "https://Alerts.Example.test",
+                true,
+                "alerts.example.test",
+                443,
+                "/",
+            ),
+            ("http://[::1]:8080/x", false, "::1", 8080, "/x"),
+            (
+                "HTTPS://h.example.test:8443/a/b?c=d",
+                true,
+                "h.example.test",
+                8443,
+                "/a/b?c=d",
+            ),
+        ];
+        for (text, tls, host, port, path) in cases {
+            let url = webhook_url("s", text).unwrap();
+            let want = WebhookUrl {
+                tls,
+                host: host.into(),
+                port,
+                path: path.into(),
+            };
+            assert_eq!(url, want, "{text}");
+        }
+        let url = webhook_url("s", "http://[::1]:8080/x").unwrap();
+        assert_eq!(url.authority(), "[::1]:8080");
+        assert_eq!(url.origin(), "http://[::1]:8080");
+        let url = webhook_url("s", "https://h.example.test:443/secret").unwrap();
+        assert_eq!(url.origin(), "https://h.example.test");
+    }
+
+    #[test]
+    fn bad_webhook_urls_say_why() {
+        let cases = [
+            (
+                "ftp://h.example.test/",
+                "must be an http:// or https:// URL",
+            ),
+            ("/just/a/path", "must be an http:// or https:// URL"),
+            ("h.example.test", "must be an http:// or https:// URL"),
+            (
+                "http://user:pw@h.example.test/",
+                "must not hold user:password@",
+            ),
+            ("http://h.example.test:0/", "has port 0"),
+            ("http://bad_host!/", "not a valid"),
+            ("http://a..b/", "is not a valid domain name"),
+            ("not a url", "is not a valid URL"),
+        ];
+        for (text, want) in cases {
+            let err = webhook_url("s", text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn rules_not_covered_by_fixtures() {
+        let err = hooks(
+            r#"
+[[group.hook]]
+on = ["failover", "failover"]
+command = ["/bin/true"]
+"#,
+        )
+        .unwrap_err();
+        assert_eq!(err, r#"group "web": hook 1: on lists "failover" twice"#);
+        let err = hooks(
+            r#"
+[[group.hook]]
+on = ["commit"]
+command = ["/bin/echo", "a\u0000b"]
+"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            r#"group "web": hook 1: command[1] contains a NUL character"#
+        );
+        let err = hooks(
+            r#"
+[[group.hook]]
+name = "bad name"
+on = ["commit"]
+command = ["/bin/true"]
+"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(r#"group "web": hook 1: name "bad name" must be 1-63"#),
+            "{err}"
+        );
+        let err = hooks(
+            r#"
+[[group.hook]]
+on = ["commit"]
+command = ["/bin/true"]
+timeout = "10m1s"
+"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            r#"group "web": hook 1: timeout (601s) must be at most 600s (10m)"#
+        );
+        // 10m itself is allowed.
+        hooks(
+            r#"
+[[group.hook]]
+on = ["commit"]
+command = ["/bin/true"]
+timeout = "10m"
+"#,
+        )
+        .unwrap();
+    }
+}

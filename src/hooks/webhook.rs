@@ -1,0 +1,164 @@
+//! Webhook hooks: one HTTP/1.1 POST of the event as JSON, over TCP or TLS (rustls, system
+//! roots), under one deadline for connect, handshake, request and response head.
+//!
+//! Any 2xx answer is success; redirects are not followed (a 3xx is a failure, so a moved
+//! endpoint shows up in the event history). Logs name only the URL's origin: the path or
+//! query of a webhook URL often carries a secret.
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tracing::debug;
+
+use super::{HookEvent, Outcome};
+use crate::config::duration::show;
+use crate::config::WebhookUrl;
+use crate::health::probe::ProbeSetupError;
+use crate::health::tls::{native_roots, server_name};
+
+const AGENT: &str = concat!("failoverd/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("tls: {0}")]
+    Tls(std::io::Error),
+    #[error("tls: {0:?} is not a valid server name")]
+    ServerName(String),
+    #[error("tls setup: {0}")]
+    TlsSetup(String),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("encode event: {0}")]
+    Encode(serde_json::Error),
+}
+
+/// POSTs `event` to `url`; the outcome is "HTTP <status>" or why no status came back.
+pub(super) async fn post(url: &WebhookUrl, event: &HookEvent, timeout: Duration) -> Outcome {
+    post_with(url, event, timeout, system_tls).await
+}
+
+/// [`post`] with the TLS config made by `tls` (tests trust their own CA).
+async fn post_with(
+    url: &WebhookUrl,
+    event: &HookEvent,
+    timeout: Duration,
+    tls: fn() -> Result<Arc<ClientConfig>, WebhookError>,
+) -> Outcome {
+    debug!(origin = %url.origin(), "webhook POST");
+    match tokio::time::timeout(timeout, send(url, event, tls)).await {
+        Ok(Ok(status)) if status.is_success() => Outcome::ok(format!("HTTP {}", status.as_u16())),
+        Ok(Ok(status)) => Outcome::fail(format!("HTTP {}", status.as_u16())),
+        Ok(Err(e)) => Outcome::fail(e.to_string()),
+        Err(_) => Outcome::fail(format!("no answer within timeout {}", show(timeout))),
+    }
+}
+
+async fn send(
+    url: &WebhookUrl,
+    event: &HookEvent,
+    tls: fn() -> Result<Arc<ClientConfig>, WebhookError>,
+) -> Result<StatusCode, WebhookError> {
+    let body = Bytes::from(serde_json::to_vec(event).map_err(WebhookError::Encode)?);
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(WebhookError::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    if !url.tls {
+        return request(tcp, url, body).await;
+    }
+    let name = server_name(&url.host).ok_or_else(|| WebhookError::ServerName(url.host.clone()))?;
+    // Loading the system roots reads files: off the async workers.
+    let config = tokio::task::spawn_blocking(tls)
+        .await
+        .map_err(|e| WebhookError::TlsSetup(e.to_string()))??;
+    let stream = TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(WebhookError::Tls)?;
+    request(stream, url, body).await
+}
+
+/// One POST on a connected stream; only the status of the answer is read.
+async fn request<S>(stream: S, url: &WebhookUrl, body: Bytes) -> Result<StatusCode, WebhookError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+        .await
+        .map_err(http_error)?;
+    // hyper does the socket I/O in this future; aborting it when we return (or are
+    // dropped at the timeout) closes the socket at once.
+    let _conn = AbortOnDrop(tokio::spawn(conn));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(url.path.as_str())
+        .header(HOST, url.authority())
+        .header(USER_AGENT, AGENT)
+        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_LENGTH, body.len())
+        .header(CONNECTION, "close")
+        .body(Full::new(body))
+        .map_err(|e| WebhookError::Http(format!("bad request: {e}")))?;
+    let response = sender.send_request(request).await.map_err(http_error)?;
+    Ok(response.status())
+}
+
+/// A client config trusting the system roots, offering HTTP/1.1 by ALPN.
+fn system_tls() -> Result<Arc<ClientConfig>, WebhookError> {
+    let roots = native_roots().map_err(|e| match e {
+        ProbeSetupError::NoSystemRoots(reason) => WebhookError::TlsSetup(format!(
+            "no system CA certificates could be loaded ({reason})"
+        )),
+        other => WebhookError::TlsSetup(other.to_string()),
+    })?;
+    client_config(roots)
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Result<Arc<ClientConfig>, WebhookError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| WebhookError::TlsSetup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// hyper's own message is terse; the causes say why.
+fn http_error(e: hyper::Error) -> WebhookError {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    WebhookError::Http(text)
+}
+
+struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+#[path = "webhook_tests.rs"]
+mod tests;
