@@ -17,6 +17,7 @@ use crate::admin::{self, AdminCtx, Tokens};
 use crate::config::Config;
 use crate::group::supervisor::{Services, Supervisor};
 use crate::health::probe::Prober;
+use crate::hooks;
 use crate::live::{Live, Shared, Tasks};
 use crate::store::events::EventLog;
 use crate::store::{with_suffix, StateFile};
@@ -109,14 +110,22 @@ pub async fn run(
     }
 
     let root = CancellationToken::new();
+    let (notices, notices_rx) = tokio::sync::mpsc::unbounded_channel();
     let services = Services {
         store: Some(store),
         events: events.clone(),
-        notices: None,
+        notices: Some(notices),
     };
     let (supervisor, handle, snapshot) = Supervisor::new(&config, saved.as_ref(), services);
     let background = TaskTracker::new();
     background.spawn(supervisor.run(root.child_token()));
+    background.spawn(hooks::dispatch::run(
+        notices_rx,
+        snapshot.clone(),
+        events.clone(),
+        background.clone(),
+        root.child_token(),
+    ));
 
     let tasks = Tasks {
         background: background.clone(),

@@ -11,6 +11,7 @@
 //! `command.rs`) and a webhook (the event as a JSON POST; see `webhook.rs`).
 
 mod command;
+pub mod dispatch;
 mod webhook;
 
 use serde::{Deserialize, Serialize};

@@ -4,5 +4,6 @@ mod config_files;
 mod failover;
 mod failover_timing;
 mod harness;
+mod hooks;
 mod metrics_api;
 mod proxy;

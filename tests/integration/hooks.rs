@@ -1,0 +1,132 @@
+//! Hooks through the real binary: the runbook of a failover runs in order with its
+//! environment, after the switch is live; a hanging hook is killed at its timeout and a
+//! failing webhook is recorded, and neither delays the switch.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::harness::*;
+
+fn hooks_config(port: u16, refused_port: u16) -> String {
+    let group = format!(
+        r#"failback_hold = "1h"
+
+[[group.hook]]
+name = "hang"
+on = ["failover"]
+command = ["sh", "-c", "sleep 30"]
+timeout = "2s"
+
+[[group.hook]]
+name = "first"
+on = ["failover", "switch"]
+command = ["sh", "-c", "echo first $GROUP $FROM $TO $CAUSE $EPOCH $TRIGGER >> {{dir}}/runbook.log"]
+
+[[group.hook]]
+name = "second"
+on = ["failover"]
+command = ["sh", "-c", "echo second $TRIGGER >> {{dir}}/runbook.log; exit 3"]
+
+[[group.hook]]
+name = "alert"
+on = ["failover"]
+webhook = "http://127.0.0.1:{refused_port}/alert"
+timeout = "1s"
+
+[[group.hook]]
+name = "never"
+on = ["commit"]
+command = ["sh", "-c", "echo never >> {{dir}}/runbook.log"]"#
+    );
+    let check = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1";
+    two_stack_config(port, "127.0.0.2", "127.0.0.3", &group, check)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_runbook_runs_in_order_after_the_switch() {
+    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
+    let port = a.local_addr().unwrap().port();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_port = refused.local_addr().unwrap().port();
+    drop(refused);
+    let main = HttpStack::start("main", a);
+    let _backup = HttpStack::start("backup", b);
+    let f = Failoverd::start(&hooks_config(port, refused_port)).await;
+    f.wait_group("app", Duration::from_secs(5), "both up", |g| {
+        health(g, "main") == "up" && health(g, "backup") == "up"
+    })
+    .await;
+
+    main.stop();
+    let stopped = Instant::now();
+    f.wait_group("app", Duration::from_secs(5), "failover", |g| {
+        active(g) == ["backup"]
+    })
+    .await;
+    let switched = stopped.elapsed();
+    assert!(
+        switched < Duration::from_secs(2),
+        "the hanging hook must not delay the switch ({switched:?})"
+    );
+
+    let log = f.dir.path().join("runbook.log");
+    let lines = eventually(Duration::from_secs(10), "the runbook to finish", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        async move { (text.lines().count() >= 2).then_some(text) }
+    })
+    .await;
+    assert_eq!(
+        lines,
+        "first app main backup health 1 failover\nsecond failover\n"
+    );
+
+    let results = eventually(
+        Duration::from_secs(10),
+        "all four hook results in the history",
+        || async {
+            let (_, body) = f.get("/v1/events?group=app").await;
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let hooks: Vec<serde_json::Value> = v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["kind"] == "hook")
+                .cloned()
+                .collect();
+            (hooks.len() >= 4).then_some(hooks)
+        },
+    )
+    .await;
+    let summary: Vec<(String, bool, String)> = results
+        .iter()
+        .map(|e| {
+            let d = &e["details"];
+            (
+                d["hook"].as_str().unwrap().into(),
+                d["ok"].as_bool().unwrap(),
+                d["detail"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(summary[0].0, "hang");
+    assert!(
+        !summary[0].1 && summary[0].2.contains("killed after timeout 2s"),
+        "{summary:?}"
+    );
+    assert_eq!((summary[1].0.as_str(), summary[1].1), ("first", true));
+    assert_eq!(summary[2].0, "second");
+    assert!(
+        !summary[2].1 && summary[2].2.contains("exit 3"),
+        "{summary:?}"
+    );
+    assert_eq!(summary[3].0, "alert");
+    assert!(!summary[3].1, "a refused webhook is a failure: {summary:?}");
+    assert!(results
+        .iter()
+        .all(|e| e["epoch"] == 1 && e["details"]["trigger"] == "failover"));
+    // The traffic stayed switched whatever the hooks did.
+    assert_eq!(active(&f.group("app").await), ["backup"]);
+    let (_, body) = http_get(f.proxy("app"), "/").await.unwrap();
+    assert_eq!(body, "hello from backup");
+}
