@@ -1,5 +1,6 @@
 //! Integration tests: the real binary, real sockets on loopback, real backends.
 
+mod admin_tls;
 mod config_files;
 mod failover;
 mod failover_timing;
