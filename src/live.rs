@@ -87,6 +87,10 @@ impl Live {
             events,
             tokens,
         } = shared;
+        // Both series exist from the start, so a scrape can alert on the first error.
+        for result in ["ok", "error"] {
+            counter!(m::CONFIG_RELOADS_TOTAL, "result" => result).absolute(0);
+        }
         let checkers = tasks.stop_accepting.child_token();
         checker::spawn_all(&config, 0, &supervisor, &tasks.background, &checkers)?;
         let live = Arc::new(Live {
