@@ -1,5 +1,9 @@
 //! The `failoverd` binary: parses the CLI, loads and validates config, binds every socket,
 //! then hands them to the library. Exit codes: 0 ok, 64 bad config or usage, 1 runtime error.
+//! Command-line parse errors keep clap's exit code 2. `ctl` (in `src/ctl/`) is the admin
+//! API's client.
+
+mod ctl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,12 +60,18 @@ enum Command {
         #[arg(long, short, default_value = "config/demo.toml")]
         config: PathBuf,
     },
+    /// Operate a running failoverd through its admin API (status, switch, drain, ...).
+    Ctl(ctl::CtlArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log_level);
+    // ctl prints no tracing logs: its stderr is for its own error messages.
+    if !matches!(cli.command, Command::Ctl(_)) {
+        init_logging(cli.log_format, &cli.log_level);
+    }
     match cli.command {
+        Command::Ctl(args) => ctl::run(args),
         Command::Check { config } => check(&config),
         Command::Run {
             config,

@@ -1,0 +1,135 @@
+//! The `failoverd ctl status` table: per group a header, the group's line, then one line per
+//! target (by priority) with its health (up, down, unknown), admin state and whether it is
+//! active or idle.
+//!
+//! ```text
+//! GROUP  STATE        EPOCH  ACTIVE            LAST CHANGE
+//! app    failed_over  3      backup (pinned)   manual at 2025-01-01T10:00:00.000Z
+//!   backup  127.0.0.3  priority 1  up    enabled  active
+//!   main    127.0.0.2  priority 2  down  enabled  idle
+//! ```
+
+use serde_json::Value;
+
+use super::render::{active_names, rfc3339, text};
+
+const HEADER: [&str; 5] = ["GROUP", "STATE", "EPOCH", "ACTIVE", "LAST CHANGE"];
+
+/// One block per group, separated by a blank line.
+pub fn status(groups: &[Value]) -> String {
+    let blocks: Vec<String> = groups.iter().map(group).collect();
+    blocks.join("\n")
+}
+
+fn group(g: &Value) -> String {
+    let mut active = active_names(g);
+    if !g["pinned"].is_null() {
+        active.push_str(" (pinned)");
+    }
+    let change = &g["last_change"];
+    let last_change = match change["at"].as_f64() {
+        Some(at) => format!("{} at {}", text(&change["cause"]), rfc3339(at)),
+        None => "-".into(),
+    };
+    let rows = vec![
+        HEADER.iter().map(|h| h.to_string()).collect(),
+        vec![
+            text(&g["name"]),
+            text(&g["state"]),
+            text(&g["epoch"]),
+            active,
+            last_change,
+        ],
+    ];
+    let mut out = align(&rows, "");
+    let mut targets: Vec<&Value> = g["targets"]
+        .as_array()
+        .map(|ts| ts.iter().collect())
+        .unwrap_or_default();
+    // Stable: equal priorities keep the config order.
+    targets.sort_by_key(|t| t["priority"].as_u64().unwrap_or(u64::MAX));
+    let rows: Vec<Vec<String>> = targets.iter().map(|t| target(t)).collect();
+    out.push_str(&align(&rows, "  "));
+    out
+}
+
+fn target(t: &Value) -> Vec<String> {
+    let active = match t["active"].as_bool() {
+        Some(true) => "active",
+        Some(false) => "idle",
+        None => "?",
+    };
+    vec![
+        text(&t["name"]),
+        text(&t["address"]),
+        format!("priority {}", text(&t["priority"])),
+        text(&t["health"]),
+        text(&t["admin_state"]),
+        active.to_string(),
+    ]
+}
+
+/// Rows as lines, each column padded to its widest cell (two spaces between columns).
+pub fn align(rows: &[Vec<String>], indent: &str) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(max) => *max = (*max).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = indent.to_string();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            line.extend(std::iter::repeat_n(' ', pad + 2));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn group_block() {
+        let g = json!({
+            "name": "app", "state": "failed_over", "epoch": 3, "active": ["backup"],
+            "pinned": "backup", "last_change": { "cause": "manual", "at": 0.25 },
+            "targets": [
+                { "name": "main", "address": "127.0.0.2", "priority": 1, "health": "down",
+                  "admin_state": "enabled", "active": false },
+                { "name": "backup", "address": "127.0.0.3", "priority": 2, "health": "up",
+                  "admin_state": "enabled", "active": true },
+            ],
+        });
+        let want = "\
+GROUP  STATE        EPOCH  ACTIVE           LAST CHANGE
+app    failed_over  3      backup (pinned)  manual at 1970-01-01T00:00:00.250Z
+  main    127.0.0.2  priority 1  down  enabled  idle
+  backup  127.0.0.3  priority 2  up    enabled  active
+";
+        assert_eq!(status(std::slice::from_ref(&g)), want);
+        assert_eq!(status(&[g.clone(), g]), format!("{want}\n{want}"));
+    }
+
+    #[test]
+    fn missing_fields_do_not_panic() {
+        let out = status(&[json!({ "targets": [{}] })]);
+        let want = "\
+GROUP  STATE  EPOCH  ACTIVE  LAST CHANGE
+-      -      -      none    -
+  -  -  priority -  -  -  ?
+";
+        assert_eq!(out, want);
+    }
+}
