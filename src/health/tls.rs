@@ -4,20 +4,19 @@
 //! `Prober::probe` (in `probe.rs`) calls [`TlsProbe::connect`] on a fresh TCP stream; the
 //! `tls` kind stops after the handshake, `https` then speaks HTTP over the stream.
 //! Verdicts (rise/fall) are computed elsewhere: this file only reports how a handshake went.
-//! Webhook hooks (`hooks/webhook.rs`) reuse [`server_name`] and [`native_roots`].
+//! Webhook hooks (`hooks/webhook.rs`) reuse [`server_name`]; trust stores and the
+//! skip-verify verifier live in `tls_client.rs`, shared with webhooks and `failoverd ctl`.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+
+use crate::tls_client::{self, Trust, TrustError};
 use tokio_rustls::TlsConnector;
 
 use super::probe::{ProbeError, ProbeSetupError};
@@ -102,108 +101,23 @@ pub(crate) fn server_name(text: &str) -> Option<ServerName<'static>> {
 }
 
 fn client_config(check: &TlsCheck, alpn_http: bool) -> Result<Arc<ClientConfig>, ProbeSetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let algorithms = provider.signature_verification_algorithms;
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(ProbeSetupError::Tls)?;
-    let mut config = if check.skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(algorithms)))
-            .with_no_client_auth()
-    } else {
-        let roots = match &check.ca_file {
-            Some(path) => roots_from_file(path)?,
-            None => native_roots()?,
-        };
-        builder.with_root_certificates(roots).with_no_client_auth()
+    let trust = match (&check.ca_file, check.skip_verify) {
+        (_, true) => Trust::AnyCertificate,
+        (Some(path), false) => Trust::File(path),
+        (None, false) => Trust::System,
     };
-    if alpn_http {
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    }
+    let mut config = tls_client::client_config(trust, alpn_http).map_err(|e| match e {
+        TrustError::CaFile(reason) => ProbeSetupError::CaFile {
+            path: check.ca_file.clone().unwrap_or_default(),
+            reason,
+        },
+        TrustError::NoSystemRoots(reason) => ProbeSetupError::NoSystemRoots(reason),
+        TrustError::Tls(e) => ProbeSetupError::Tls(e),
+    })?;
     // Every probe does a full handshake: a resumed session skips the certificate, so an
     // expired or replaced certificate would go unnoticed until the ticket ran out.
     config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
-}
-
-/// All certificates in the operator's PEM file. Any unusable one is an error: the file was
-/// written for this check, so a bad entry is a mistake worth reporting at startup.
-fn roots_from_file(path: &Path) -> Result<RootCertStore, ProbeSetupError> {
-    let fail = |reason: String| ProbeSetupError::CaFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| fail(e.to_string()))?;
-        roots
-            .add(cert)
-            .map_err(|e| fail(format!("unusable certificate: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(fail("no certificate found".into()));
-    }
-    Ok(roots)
-}
-
-/// The system trust store. Distribution bundles often hold a few certificates webpki
-/// rejects; skipping them is normal, only an empty result is an error.
-pub(crate) fn native_roots() -> Result<RootCertStore, ProbeSetupError> {
-    let loaded = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(loaded.certs);
-    if roots.is_empty() {
-        let reason = match loaded.errors.first() {
-            Some(e) => e.to_string(),
-            None => "the system trust store is empty".into(),
-        };
-        return Err(ProbeSetupError::NoSystemRoots(reason));
-    }
-    Ok(roots)
-}
-
-/// `skip_verify`: any certificate chain and name is accepted, but the handshake signatures
-/// are still checked, so the server must hold the key for the certificate it sent (the
-/// check then proves a working TLS stack, not an identity).
-#[derive(Debug)]
-struct AcceptAnyCert(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }
 
 #[cfg(test)]

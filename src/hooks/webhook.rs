@@ -25,8 +25,8 @@ use tracing::debug;
 use super::{HookEvent, Outcome};
 use crate::config::duration::show;
 use crate::config::WebhookUrl;
-use crate::health::probe::ProbeSetupError;
-use crate::health::tls::{native_roots, server_name};
+use crate::health::tls::server_name;
+use crate::tls_client::{self, Trust};
 
 const AGENT: &str = concat!("failoverd/", env!("CARGO_PKG_VERSION"));
 
@@ -119,23 +119,8 @@ where
 
 /// A client config trusting the system roots, offering HTTP/1.1 by ALPN.
 fn system_tls() -> Result<Arc<ClientConfig>, WebhookError> {
-    let roots = native_roots().map_err(|e| match e {
-        ProbeSetupError::NoSystemRoots(reason) => WebhookError::TlsSetup(format!(
-            "no system CA certificates could be loaded ({reason})"
-        )),
-        other => WebhookError::TlsSetup(other.to_string()),
-    })?;
-    client_config(roots)
-}
-
-fn client_config(roots: rustls::RootCertStore) -> Result<Arc<ClientConfig>, WebhookError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| WebhookError::TlsSetup(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = tls_client::client_config(Trust::System, true)
+        .map_err(|e| WebhookError::TlsSetup(e.to_string()))?;
     Ok(Arc::new(config))
 }
 

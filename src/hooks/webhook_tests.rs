@@ -4,9 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -212,11 +209,12 @@ async fn silent_server_is_abandoned_at_the_timeout() {
 
 fn test_ca_tls() -> Result<Arc<ClientConfig>, WebhookError> {
     let (ca_pem, _) = CA.get_or_init(pki);
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    client_config(roots)
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, ca_pem).unwrap();
+    let config =
+        crate::tls_client::client_config(crate::tls_client::Trust::File(&path), true).unwrap();
+    Ok(Arc::new(config))
 }
 
 /// One test CA for the process: `post_with` takes a plain `fn`.
