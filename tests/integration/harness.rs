@@ -440,3 +440,187 @@ priority = 2
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+// ---- Control-plane helpers (tests/integration/control.rs) ----
+
+/// How to start failoverd beyond what `Failoverd::start` does.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Start in this (existing) directory, e.g. the one of a killed process: its config
+    /// file, state file and event history stay. `None`: a new temp dir.
+    pub dir: Option<tempfile::TempDir>,
+    /// Extra flags after `run --config FILE`, e.g. `--fresh-state`.
+    pub run_args: Vec<String>,
+    /// Extra environment for the child (e.g. a token secret for `secret_env`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Failoverd {
+    /// Like `start`, with a given directory, extra `run` flags and environment.
+    pub async fn start_with(config: &str, opts: StartOptions) -> Failoverd {
+        let dir = match opts.dir {
+            Some(d) => d,
+            None => tempfile::tempdir().expect("tempdir"),
+        };
+        let text = config.replace("{dir}", &dir.path().display().to_string());
+        let config_path = dir.path().join("failoverd.toml");
+        std::fs::write(&config_path, &text).expect("write config");
+        let listeners = text.matches("[[group.listener]]").count();
+        let mut child = Command::new(BIN)
+            .args([
+                "--log-format",
+                "json",
+                "--log-level",
+                "failoverd=debug,info",
+                "run",
+                "--config",
+            ])
+            .arg(&config_path)
+            .args(&opts.run_args)
+            .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn failoverd");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                sink.lock().unwrap().push(v);
+            }
+        });
+        let mut f = Failoverd {
+            child,
+            dir,
+            config_path,
+            admin: "0.0.0.0:0".parse().unwrap(),
+            proxies: HashMap::new(),
+            logs,
+        };
+        let bound = eventually(
+            Duration::from_secs(20),
+            "failoverd to log its listening addresses",
+            || {
+                let found = f.bound_addresses();
+                let exited = f.exited();
+                let logs = f.logs();
+                async move {
+                    if let Some(code) = exited {
+                        panic!("failoverd exited early with {code:?}; logs: {logs:?}");
+                    }
+                    found.filter(|(_, p)| p.values().map(Vec::len).sum::<usize>() == listeners)
+                }
+            },
+        )
+        .await;
+        f.admin = bound.0;
+        f.proxies = bound.1;
+        f
+    }
+
+    /// Stops this process (SIGKILL if still running) and starts a new one on the same
+    /// directory and config file (so the same state file and event history), with `opts`'
+    /// flags and environment (`opts.dir` is ignored).
+    pub async fn restart(mut self, opts: StartOptions) -> Failoverd {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.config_path).expect("read config");
+        let spare = tempfile::tempdir().expect("tempdir");
+        let dir = std::mem::replace(&mut self.dir, spare);
+        let opts = StartOptions {
+            dir: Some(dir),
+            ..opts
+        };
+        Failoverd::start_with(&text, opts).await
+    }
+
+    /// `POST path` with a JSON body (and a bearer token): (status, body).
+    pub async fn post(&self, path: &str, json_body: &str, token: Option<&str>) -> (u16, String) {
+        http_post(self.admin, path, json_body, token)
+            .await
+            .expect("admin request")
+    }
+}
+
+/// An HTTP response as the admin API gives it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`, an optional body (sent as JSON) and an
+/// optional bearer token. Bounded by 5 s.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> std::io::Result<HttpResponse> {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        if let Some(t) = token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method != "GET" {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).await?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await?;
+        let text = String::from_utf8_lossy(&out).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: body.to_string(),
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "http_request timed out"))?
+}
+
+/// `POST path` with a JSON body and an optional bearer token: (status, body).
+pub async fn http_post(
+    addr: SocketAddr,
+    path: &str,
+    json_body: &str,
+    token: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let r = http_request(addr, "POST", path, Some(json_body), token).await?;
+    Ok((r.status, r.body))
+}

@@ -2,6 +2,7 @@
 
 mod admin_tls;
 mod config_files;
+mod control;
 mod ctl;
 mod failover;
 mod failover_timing;
