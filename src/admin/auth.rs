@@ -35,11 +35,13 @@ impl Tokens {
         if tokens.is_empty() {
             return Ok("local".into());
         }
+        // The scheme is case-insensitive (RFC 7235); the secret is not.
         let offered = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, secret)| secret.trim());
         let Some(offered) = offered else {
             let msg = "missing bearer token (Authorization: Bearer ...)";
             return Err(Denied::Unauthorized(msg));

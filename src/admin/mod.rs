@@ -64,6 +64,12 @@ pub fn router(ctx: AdminCtx) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/reload", post(operate::reload))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            )
+        })
         .with_state(ctx)
 }
 

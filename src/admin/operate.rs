@@ -1,5 +1,6 @@
 //! Operating endpoints: each turns a request into a supervisor command and answers with
-//! the group as published after it (or the reload's generation).
+//! the group as published after it (or the reload's generation). The token is checked
+//! before the body is read, so an unauthorized caller learns nothing from validation.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -17,7 +18,7 @@ use crate::group::AdminState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SwitchBody {
+struct SwitchBody {
     target: String,
     #[serde(default)]
     force: bool,
@@ -25,7 +26,7 @@ pub struct SwitchBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StateBody {
+struct StateBody {
     state: String,
 }
 
@@ -34,10 +35,20 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
-async fn run(ctx: &AdminCtx, headers: &HeaderMap, group: &str, command: Command) -> Response {
+/// Authorizes (operate), builds the command, runs it, answers with the group.
+async fn run(
+    ctx: &AdminCtx,
+    headers: &HeaderMap,
+    group: &str,
+    command: impl FnOnce() -> Result<Command, String>,
+) -> Response {
     let actor = match ctx.tokens.authorize(headers, Role::Operate) {
         Ok(a) => a,
         Err(denied) => return denied.into_response(),
+    };
+    let command = match command() {
+        Ok(c) => c,
+        Err(bad_request) => return error(StatusCode::BAD_REQUEST, bad_request),
     };
     match ctx.supervisor.command(command, &actor).await {
         Ok(_) => group_view(ctx, group),
@@ -60,16 +71,15 @@ pub async fn switch(
     Path(group): Path<String>,
     body: Bytes,
 ) -> Response {
-    let body: SwitchBody = match parse(&body) {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let command = Command::Switch {
-        group: group.clone(),
-        target: body.target,
-        force: body.force,
-    };
-    run(&ctx, &headers, &group, command).await
+    run(&ctx, &headers, &group.clone(), || {
+        let body: SwitchBody = parse(&body)?;
+        Ok(Command::Switch {
+            group,
+            target: body.target,
+            force: body.force,
+        })
+    })
+    .await
 }
 
 pub async fn release(
@@ -77,7 +87,10 @@ pub async fn release(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), Command::Release { group }).await
+    run(&ctx, &headers, &group.clone(), || {
+        Ok(Command::Release { group })
+    })
+    .await
 }
 
 pub async fn failback(
@@ -85,7 +98,10 @@ pub async fn failback(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), Command::Failback { group }).await
+    run(&ctx, &headers, &group.clone(), || {
+        Ok(Command::Failback { group })
+    })
+    .await
 }
 
 pub async fn commit(
@@ -93,7 +109,10 @@ pub async fn commit(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), Command::Commit { group }).await
+    run(&ctx, &headers, &group.clone(), || {
+        Ok(Command::Commit { group })
+    })
+    .await
 }
 
 pub async fn disconnect(
@@ -101,12 +120,9 @@ pub async fn disconnect(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Response {
-    run(
-        &ctx,
-        &headers,
-        &group.clone(),
-        Command::Disconnect { group },
-    )
+    run(&ctx, &headers, &group.clone(), || {
+        Ok(Command::Disconnect { group })
+    })
     .await
 }
 
@@ -116,26 +132,25 @@ pub async fn target_state(
     Path((group, target)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let body: StateBody = match parse(&body) {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let state = match body.state.as_str() {
-        "enabled" => AdminState::Enabled,
-        "drain" => AdminState::Drain,
-        "maintenance" => AdminState::Maintenance,
-        other => {
-            let msg =
-                format!("state {other:?} is not one of \"enabled\", \"drain\", \"maintenance\"");
-            return error(StatusCode::BAD_REQUEST, msg);
-        }
-    };
-    let command = Command::SetAdmin {
-        group: group.clone(),
-        target,
-        state,
-    };
-    run(&ctx, &headers, &group, command).await
+    run(&ctx, &headers, &group.clone(), || {
+        let body: StateBody = parse(&body)?;
+        let state = match body.state.as_str() {
+            "enabled" => AdminState::Enabled,
+            "drain" => AdminState::Drain,
+            "maintenance" => AdminState::Maintenance,
+            other => {
+                return Err(format!(
+                    "state {other:?} is not one of \"enabled\", \"drain\", \"maintenance\""
+                ))
+            }
+        };
+        Ok(Command::SetAdmin {
+            group,
+            target,
+            state,
+        })
+    })
+    .await
 }
 
 pub async fn reload(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {

@@ -186,8 +186,8 @@ impl Supervisor {
                 json!({}),
             ),
             Command::Commit { .. } => {
-                self.groups[gi].machine.commit().map_err(conflict)?;
-                (None, json!({ "priorities": self.priorities(gi) }))
+                let t = self.groups[gi].machine.commit(now).map_err(conflict)?;
+                (t, json!({ "priorities": self.priorities(gi) }))
             }
             Command::SetAdmin { target, state, .. } => {
                 let ti = self.target(gi, target)?;

@@ -146,7 +146,7 @@ impl Machine {
         self.evaluate(now)
     }
 
-    /// Records an operator's admin state for one target.
+    /// Records an operator's admin state for one target (ending a pin on it, if any).
     pub fn set_admin(
         &mut self,
         target: usize,
@@ -157,6 +157,11 @@ impl Machine {
             return None;
         }
         self.targets[target].admin = admin;
+        // An operator taking the pinned target out of service ends the pin: the rules
+        // decide again rather than sending traffic to a drained or maintained target.
+        if admin != AdminState::Enabled && self.pin == Some(target) {
+            self.pin = None;
+        }
         self.evaluate(now)
     }
 

@@ -111,7 +111,7 @@ impl Machine {
 
     /// Makes the active targets the new main: they get the best priority, the other tiers
     /// follow in their old order. A later recovery of the old main does not fail back.
-    pub fn commit(&mut self) -> Result<(), String> {
+    pub fn commit(&mut self, now: Instant) -> Result<Option<Transition>, String> {
         if self.active.is_empty() {
             return Err("nothing is active to commit".into());
         }
@@ -135,8 +135,9 @@ impl Machine {
         }
         self.pin = None;
         self.tier = Some(1);
-        self.all_down = false;
-        Ok(())
+        // The rules decide again on the new priorities: a committed target that is down
+        // (a forced pin) gives way to an up one, and all-down stays all-down.
+        Ok(self.evaluate_as(now, Some(Cause::Commit)))
     }
 }
 
@@ -208,9 +209,12 @@ mod tests {
         let mut m = machine(Failback::Auto);
         let now = Instant::now();
         m.set_health(1, Health::Up, now);
-        assert!(m.commit().is_err(), "nothing to commit while on the main");
+        assert!(
+            m.commit(now).is_err(),
+            "nothing to commit while on the main"
+        );
         m.set_health(0, Health::Down, now);
-        m.commit().unwrap();
+        assert_eq!(m.commit(now).unwrap(), None, "the active target stays");
         assert_eq!(m.decision().priorities, vec![2, 1]);
         assert_eq!(m.status(), crate::group::GroupStatus::Primary);
         // The old main recovers and holds: no failback.

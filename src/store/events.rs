@@ -112,7 +112,8 @@ impl EventLog {
         event
     }
 
-    /// Events after `since` (an id), optionally of one group, oldest first, at most `limit`.
+    /// Events of one group (or all), oldest first, at most `limit`: the first ones after
+    /// `since` (an id), so a client can page forward, or the newest ones without it.
     pub fn query(&self, group: Option<&str>, since: Option<u64>, limit: usize) -> Vec<Event> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let matching = inner
@@ -121,10 +122,11 @@ impl EventLog {
             .filter(|e| since.is_none_or(|s| e.id > s))
             .filter(|e| group.is_none_or(|g| e.group.as_deref() == Some(g)));
         let all: Vec<&Event> = matching.collect();
-        all[all.len().saturating_sub(limit)..]
-            .iter()
-            .map(|e| (*e).clone())
-            .collect()
+        let window = match since {
+            Some(_) => &all[..all.len().min(limit)],
+            None => &all[all.len().saturating_sub(limit)..],
+        };
+        window.iter().map(|e| (*e).clone()).collect()
     }
 
     fn append(&self, inner: &mut Inner, event: &Event) {

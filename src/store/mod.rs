@@ -48,7 +48,7 @@ pub struct SavedTarget {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot read state file {path}: {source}")]
+    #[error("cannot read state file {path}: {source}; fix its permissions or path, or start with --fresh-state to move it aside")]
     Read { path: PathBuf, source: io::Error },
     #[error("state file {path} is corrupt ({reason}); fix or remove it, or start with --fresh-state to move it aside")]
     Corrupt { path: PathBuf, reason: String },

@@ -1010,11 +1010,10 @@ async fn control_auth_tokens_from_file_and_env_enforce_roles() {
     }
 }
 
-// BUG: src/admin/operate.rs `switch` and `target_state` parse and validate the body before
+// Regression (found by this test, since fixed): src/admin/operate.rs `switch` and `target_state` parse and validate the body before
 // `run` authorizes the caller, so a request without a token (or with a read token) and a bad
 // body gets 400 (with the parse error) instead of 401 (403). Auth must come first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: operating endpoints validate the body before checking the token"]
 async fn control_auth_comes_before_body_validation() {
     let (_main, _backup, f) = with_tokens("order").await;
     let cases = [
@@ -1638,12 +1637,11 @@ async fn control_ready_is_503_while_draining_at_shutdown() {
 // Error shape
 // ---------------------------------------------------------------------------------------
 
-// BUG: src/admin/mod.rs `router` gives unknown paths a JSON `fallback`, but a known path
+// Regression (found by this test, since fixed): src/admin/mod.rs `router` gives unknown paths a JSON `fallback`, but a known path
 // with the wrong method (GET on a POST endpoint) gets axum's bare 405 with an empty body,
 // not the `{"error": ...}` DESIGN.md promises for every API error. Fix: add
 // `.method_not_allowed_fallback(...)` answering `error(StatusCode::METHOD_NOT_ALLOWED, ...)`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a wrong method gets a bare 405 without a JSON error body"]
 async fn control_wrong_method_is_a_json_405() {
     let backends = echo_backends();
     let f = Failoverd::start(&two_stack_config(backends.port, MAIN, BACKUP, "", TCP_FAST)).await;
@@ -1783,7 +1781,7 @@ async fn control_kill_9_amid_a_stream_of_commands_loses_no_acknowledged_one() {
 // Admin states on a pinned target
 // ---------------------------------------------------------------------------------------
 
-// BUG: src/group/machine.rs `Machine::evaluate_as` (the `Some(p)` arm) makes a pinned
+// Regression (found by this test, since fixed): src/group/machine.rs `Machine::evaluate_as` (the `Some(p)` arm) makes a pinned
 // target the only active one whatever its admin state, and `Machine::set_admin` (called by
 // src/group/commands.rs `apply`, `Command::SetAdmin`) accepts `drain`/`maintenance` on the
 // pinned target. `switch` refuses a drained target ("enable it first"), but draining or
@@ -1795,7 +1793,6 @@ async fn control_kill_9_amid_a_stream_of_commands_loses_no_acknowledged_one() {
 // Expected: the state change is refused with 409 while the target is pinned, or the pin
 // yields (the target leaves the active set; new connections go to main).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a pinned target in drain/maintenance keeps taking new connections"]
 async fn control_drain_or_maintenance_of_the_pinned_target_stops_new_connections_to_it() {
     let backends = named_backends();
     let config = two_stack_config(
@@ -1912,14 +1909,13 @@ async fn control_reload_keeps_pins_commits_admin_states_and_epochs() {
 // Commit of a forced pin / while all is down
 // ---------------------------------------------------------------------------------------
 
-// BUG: src/group/operate.rs `Machine::commit` rewrites priorities, clears the pin and sets
+// Regression (found by this test, since fixed): src/group/operate.rs `Machine::commit` rewrites priorities, clears the pin and sets
 // the tier, but never re-evaluates. Committing a forced pin on a down backup leaves the
 // group on the down backup with no pin, `state = "primary"`, while main is up: nothing
 // re-decides until a verdict changes (and none will: backup stays down, main stays up; no
 // failback deadline exists above priority 1). Expected: after the commit the rules decide
 // again — the new main (backup) is down, so traffic goes to the up old main.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: commit does not re-evaluate; a committed down target keeps all traffic"]
 async fn control_commit_of_a_forced_pin_on_a_down_target_lets_the_rules_decide() {
     let (_main, backup, f) = stacks("failback_hold = \"0s\"", HTTP_HEALTH).await;
     backup.health_status.store(503, Ordering::Relaxed);
@@ -1949,11 +1945,10 @@ async fn control_commit_of_a_forced_pin_on_a_down_target_lets_the_rules_decide()
     assert_eq!(g["state"], "failed_over", "{g}");
 }
 
-// BUG: same root cause (src/group/operate.rs `Machine::commit` sets `all_down = false` and
+// Regression (found by this test, since fixed): same root cause (src/group/operate.rs `Machine::commit` sets `all_down = false` and
 // does not re-evaluate): committing while every target is down (fail_static keeps the
 // backup tier) makes the group report `state = "primary"` although no target is up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: commit while all targets are down reports state primary"]
 async fn control_commit_while_all_down_still_reports_all_down() {
     let (main, backup, f) = stacks("", HTTP_HEALTH).await;
     main.health_status.store(503, Ordering::Relaxed);
