@@ -224,6 +224,33 @@ mod tests {
     }
 
     #[test]
+    fn draining_the_pinned_target_ends_the_pin() {
+        let mut m = machine(Failback::Auto);
+        let now = Instant::now();
+        m.set_health(0, Health::Up, now);
+        m.set_health(1, Health::Up, now);
+        m.switch(1, false, now).unwrap();
+        let tr = m
+            .set_admin(1, AdminState::Drain, now)
+            .expect("traffic leaves the drained target");
+        assert_eq!(tr.to, vec![0]);
+        assert_eq!(m.pin(), None);
+    }
+
+    #[test]
+    fn commit_of_a_forced_pin_on_a_down_target_lets_the_rules_decide() {
+        let mut m = machine(Failback::Auto);
+        let now = Instant::now();
+        m.set_health(0, Health::Up, now);
+        m.set_health(1, Health::Down, now);
+        m.switch(1, true, now).unwrap();
+        let tr = m.commit(now).unwrap().expect("the up target takes over");
+        assert_eq!((tr.to.as_slice(), tr.cause), (&[0][..], Cause::Commit));
+        assert_eq!(m.decision().priorities, vec![2, 1]);
+        assert_eq!(m.status(), crate::group::GroupStatus::FailedOver);
+    }
+
+    #[test]
     fn restore_resumes_the_persisted_decision() {
         let mut m = machine(Failback::Auto);
         let d = Decision {
