@@ -2,6 +2,7 @@
 //! group's active targets as the current snapshot names them.
 
 mod connect;
+mod copy;
 mod listener;
 mod session;
 

@@ -6,18 +6,15 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use metrics::Counter;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::copy;
 use super::listener::{ListenerCtx, SessionKey, TargetMetrics};
 use crate::group::snapshot::Snapshot;
 use crate::group::{AdminState, Cause};
-
-const BUFFER: usize = 16 * 1024;
 
 /// When bytes last moved, shared by both directions of a session.
 struct Activity {
@@ -52,18 +49,22 @@ enum End {
 }
 
 pub async fn relay(
-    mut client: TcpStream,
-    mut server: TcpStream,
+    client: TcpStream,
+    server: TcpStream,
     ctx: &ListenerCtx,
     tm: &TargetMetrics,
     key: &SessionKey,
     kill: CancellationToken,
 ) {
     let activity = Activity::new();
-    let (mut cr, mut cw) = client.split();
-    let (mut sr, mut sw) = server.split();
-    let up = pump(&mut cr, &mut sw, &activity, &tm.to_target);
-    let down = pump(&mut sr, &mut cw, &activity, &tm.to_client);
+    let up = copy::pump(&client, &server, |n| {
+        activity.touch();
+        tm.to_target.increment(n as u64);
+    });
+    let down = copy::pump(&server, &client, |n| {
+        activity.touch();
+        tm.to_client.increment(n as u64);
+    });
     let end = tokio::select! {
         r = async { tokio::try_join!(up, down) } => match r {
             Ok(_) => End::Done,
@@ -74,25 +75,6 @@ pub async fn relay(
         _ = kill.cancelled() => End::Shutdown,
     };
     debug!(group = %key.group, target = %key.target, end = ?end, "session closed");
-}
-
-/// Copies one direction until EOF, then passes the half-close on.
-async fn pump<R, W>(r: &mut R, w: &mut W, activity: &Activity, bytes: &Counter) -> io::Result<()>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; BUFFER];
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            w.shutdown().await?;
-            return Ok(());
-        }
-        w.write_all(&buf[..n]).await?;
-        activity.touch();
-        bytes.increment(n as u64);
-    }
 }
 
 async fn idle(activity: &Activity, timeout: Duration) {
