@@ -17,6 +17,8 @@ pub struct Snapshot {
     /// Grows at every published change of any group.
     pub version: u64,
     pub groups: Vec<GroupSnap>,
+    /// Every DNS response, built from these very groups (None without `[dns]`).
+    pub dns: Option<Arc<crate::dns::Answers>>,
 }
 
 #[derive(Debug, Clone)]

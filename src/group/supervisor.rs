@@ -80,6 +80,7 @@ pub struct Supervisor {
     notify: watch::Sender<u64>,
     rx: mpsc::Receiver<Input>,
     version: u64,
+    dns: Option<crate::dns::AnswerBuilder>,
 }
 
 impl Supervisor {
@@ -89,9 +90,12 @@ impl Supervisor {
             .iter()
             .map(|g| GroupState::new(Arc::new(g.clone())))
             .collect();
+        let mut dns = crate::dns::AnswerBuilder::for_config(config);
+        let snaps: Vec<GroupSnap> = groups.iter().map(GroupState::snap).collect();
         let first = Snapshot {
             version: 0,
-            groups: groups.iter().map(GroupState::snap).collect(),
+            dns: dns.as_mut().map(|b| b.build(0, &snaps)),
+            groups: snaps,
         };
         let swap = Arc::new(ArcSwap::from_pointee(first));
         let (notify, changed) = watch::channel(0);
@@ -102,6 +106,7 @@ impl Supervisor {
             notify,
             rx,
             version: 0,
+            dns,
         };
         sup.export_metrics();
         (
@@ -192,9 +197,12 @@ impl Supervisor {
 
     fn publish(&mut self) {
         self.version += 1;
+        // DNS answers are built in the same step, so they flip with the proxy's targets.
+        let groups: Vec<GroupSnap> = self.groups.iter().map(GroupState::snap).collect();
         let snap = Snapshot {
             version: self.version,
-            groups: self.groups.iter().map(GroupState::snap).collect(),
+            dns: self.dns.as_mut().map(|b| b.build(self.version, &groups)),
+            groups,
         };
         self.swap.store(Arc::new(snap));
         self.notify.send_replace(self.version);
