@@ -19,6 +19,8 @@ mod node;
 mod respond;
 mod stats;
 mod tcp;
+#[cfg(test)]
+mod test_support;
 mod udp;
 pub mod wire;
 
