@@ -1,6 +1,6 @@
 //! Building answers: which names exist, reuse of unchanged groups, and the cost of a
 //! rebuild with 1,000 groups.
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::*;
 use crate::dns::encode::wire_name;

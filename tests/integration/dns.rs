@@ -303,7 +303,7 @@ async fn dig_gets_answers_when_installed() {
     let short = dig(&["+short", APP, "A"]);
     assert_eq!(short.trim(), "127.0.0.2");
     let full = dig(&["big.fo.test.", "AAAA", "+bufsize=512", "+ignore"]);
-    assert!(full.contains("flags: qr tc aa rd"), "{full}");
+    assert!(full.contains("flags: qr aa tc rd;"), "{full}");
     let tcp = dig(&["+tcp", "+short", "big.fo.test.", "AAAA"]);
     assert_eq!(tcp.lines().count(), 40, "{tcp}");
     let nx = dig(&["nope.fo.test.", "A"]);
