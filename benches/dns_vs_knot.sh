@@ -2,7 +2,8 @@
 # DNS queries per second: failoverd against knotd, serving the same zone, side by side.
 #
 # Run from the repository root:   bash benches/dns_vs_knot.sh
-# Knobs (environment):  ROUNDS=3  SECONDS_PER_RUN=10  CLIENTS=4  OUTSTANDING=200  NAMES=50
+# Knobs (environment):  ROUNDS=3  SECONDS_PER_RUN=10  CLIENTS=8  THREADS=2  OUTSTANDING=400
+#                       NAMES=50
 #                       CARGO_TARGET_DIR (default target)
 #
 # What it does: installs dnsperf and knot with apt-get when missing; builds failoverd in
@@ -19,8 +20,9 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-CLIENTS=${CLIENTS:-4}
-OUTSTANDING=${OUTSTANDING:-200}
+CLIENTS=${CLIENTS:-8}
+THREADS=${THREADS:-2}
+OUTSTANDING=${OUTSTANDING:-400}
 NAMES=${NAMES:-50}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 ZONE=bench.test.
@@ -186,7 +188,7 @@ done
 
 run() {
     timeout $((SECONDS_PER_RUN + 30)) dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" \
-        -l "$SECONDS_PER_RUN" -c "$CLIENTS" -q "$OUTSTANDING" 2>&1 |
+        -l "$SECONDS_PER_RUN" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" 2>&1 |
         awk '/Queries per second:/ { print int($4) }'
 }
 
@@ -202,7 +204,7 @@ FM=$(median "${F[@]}")
 KM=$(median "${K[@]}")
 
 echo
-echo "dnsperf over UDP, ${SECONDS_PER_RUN}s runs, -c $CLIENTS -q $OUTSTANDING, $NAMES failover names, $(nproc) cores shared"
+echo "dnsperf over UDP, ${SECONDS_PER_RUN}s runs, -c $CLIENTS -T $THREADS -q $OUTSTANDING, $NAMES failover names, $(nproc) cores shared"
 echo
 echo "| server | $(seq -s ' | ' -f 'run %g' 1 "$ROUNDS") | median qps |"
 echo "|---|$(printf -- '---|%.0s' $(seq 1 "$ROUNDS"))---|"

@@ -15,6 +15,8 @@
 mod answers;
 mod build;
 mod encode;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod node;
 mod respond;
 mod stats;

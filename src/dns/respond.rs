@@ -8,7 +8,7 @@
 //! one, and a UDP response that does not fit is cut down to header + question with TC set.
 
 use super::answers::{Answers, Prepared};
-use super::stats::{DnsMetrics, Rcode};
+use super::stats::{Rcode, Tally};
 use super::wire::{
     self, Edns, Request, CLASS_IN, FLAG_AA, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC, HEADER_LEN,
     MAX_NAME_LEN,
@@ -39,22 +39,28 @@ pub fn respond(
     packet: &[u8],
     transport: Transport,
     out: &mut Vec<u8>,
-    metrics: &DnsMetrics,
+    tally: &mut Tally,
 ) -> bool {
     let Some(req) = wire::parse(packet) else {
         return false;
     };
     out.clear();
     if let Some(q) = req.question {
-        metrics.query(q.qtype);
+        tally.query(q.qtype);
     }
-    let rcode = answer(answers, packet, &req, out);
+    let rcode = answer(answers, packet, &req, out, tally);
     finish(out, &req, rcode, transport);
-    metrics.response(rcode);
+    tally.response(rcode);
     true
 }
 
-fn answer(answers: Option<&Answers>, packet: &[u8], req: &Request, out: &mut Vec<u8>) -> Rcode {
+fn answer(
+    answers: Option<&Answers>,
+    packet: &[u8],
+    req: &Request,
+    out: &mut Vec<u8>,
+    tally: &mut Tally,
+) -> Rcode {
     let Some(q) = req.question.filter(|_| req.problem.is_none()) else {
         return error(packet, req, Rcode::FormErr, out);
     };
@@ -93,6 +99,7 @@ fn answer(answers: Option<&Answers>, packet: &[u8], req: &Request, out: &mut Vec
             req,
             q.end,
             out,
+            tally,
         ),
         None => nxdomain(answers, packet, req, q.end, out),
     }
@@ -105,6 +112,7 @@ fn prepared(
     req: &Request,
     qend: usize,
     out: &mut Vec<u8>,
+    tally: &mut Tally,
 ) -> Rcode {
     out.extend_from_slice(&p.msg.bytes);
     let (Some(dst), Some(src)) = (out.get_mut(HEADER_LEN..qend), packet.get(HEADER_LEN..qend))
@@ -118,9 +126,7 @@ fn prepared(
     set_u16(out, 0, req.id);
     set_u16(out, 2, flags);
     write_serial(out, p.msg.serial_at, serial);
-    for hit in p.hits.iter() {
-        hit.increment(1);
-    }
+    tally.hits(&p.hits);
     p.rcode
 }
 

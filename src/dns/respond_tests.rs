@@ -8,6 +8,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::*;
+use crate::dns::stats::Tally;
 use crate::dns::test_support::*;
 
 const ZONE: &str = "zone.test.";
@@ -409,7 +410,7 @@ fn random_and_mutated_packets_never_panic() {
     .iter()
     .map(|(name, t)| query(name, *t, Some((1232, 0, true))))
     .collect();
-    let (mut out, metrics) = (Vec::new(), DnsMetrics::new());
+    let (mut out, mut tally) = (Vec::new(), Tally::new());
     for i in 0..30_000 {
         let mut p = seeds[i % seeds.len()].clone();
         if i % 3 == 0 {
@@ -421,7 +422,7 @@ fn random_and_mutated_packets_never_panic() {
             }
         }
         for transport in [Transport::Udp, Transport::Tcp] {
-            if respond(Some(&z), &p, transport, &mut out, &metrics) {
+            if respond(Some(&z), &p, transport, &mut out, &mut tally) {
                 assert!(out.len() >= 12);
                 assert!(transport == Transport::Tcp || out.len() <= OUR_PAYLOAD as usize);
             }

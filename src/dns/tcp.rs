@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::respond::{respond, Transport};
+use super::stats::Tally;
 use super::Ctx;
 
 /// Concurrent connections per listening address.
@@ -57,6 +58,18 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationTok
     connections.wait().await;
 }
 
+type Reader = BufReader<tokio::net::tcp::OwnedReadHalf>;
+type Writer = BufWriter<tokio::net::tcp::OwnedWriteHalf>;
+
+/// One connection's state: its buffers are reused for every query on it.
+struct Conn {
+    r: Reader,
+    w: Writer,
+    msg: Vec<u8>,
+    out: Vec<u8>,
+    tally: Tally,
+}
+
 async fn connection(
     stream: TcpStream,
     ctx: &Ctx,
@@ -64,43 +77,50 @@ async fn connection(
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let mut r = BufReader::new(r);
-    let mut w = BufWriter::new(w);
-    let mut msg = Vec::new();
-    let mut out = Vec::new();
+    let mut c = Conn {
+        r: BufReader::new(r),
+        w: BufWriter::new(w),
+        msg: Vec::new(),
+        out: Vec::new(),
+        tally: Tally::new(),
+    };
+    let result = queries(&mut c, ctx, cancel).await;
+    c.tally.flush(&ctx.metrics);
+    result?;
+    timed(c.w.flush()).await?;
+    timed(c.w.shutdown()).await
+}
+
+/// Answers queries in order until the client closes, idles out, or we shut down.
+async fn queries(c: &mut Conn, ctx: &Ctx, cancel: &CancellationToken) -> std::io::Result<()> {
     loop {
-        if r.buffer().is_empty() {
-            timed(w.flush()).await?;
+        // Nothing more already received: send what is buffered before waiting.
+        if c.r.buffer().is_empty() {
+            c.tally.flush(&ctx.metrics);
+            timed(c.w.flush()).await?;
         }
         let len = tokio::select! {
-            r = tokio::time::timeout(IDLE_TIMEOUT, r.read_u16()) => match r {
+            r = tokio::time::timeout(IDLE_TIMEOUT, c.r.read_u16()) => match r {
                 Ok(Ok(len)) => len as usize,
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Ok(Err(e)) => return Err(e),
-                Err(_) => break,
+                Err(_) => return Ok(()),
             },
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => return Ok(()),
         };
-        msg.resize(len, 0);
-        timed(r.read_exact(&mut msg)).await?;
+        c.msg.resize(len, 0);
+        timed(c.r.read_exact(&mut c.msg)).await?;
         let answered = {
             let snap = ctx.reader.load();
-            respond(
-                snap.dns.as_deref(),
-                &msg,
-                Transport::Tcp,
-                &mut out,
-                &ctx.metrics,
-            )
+            let dns = snap.dns.as_deref();
+            respond(dns, &c.msg, Transport::Tcp, &mut c.out, &mut c.tally)
         };
         if answered {
-            let n = u16::try_from(out.len()).unwrap_or(u16::MAX);
-            timed(w.write_u16(n)).await?;
-            timed(w.write_all(&out[..n as usize])).await?;
+            let n = u16::try_from(c.out.len()).unwrap_or(u16::MAX);
+            timed(c.w.write_u16(n)).await?;
+            timed(c.w.write_all(&c.out[..n as usize])).await?;
         }
     }
-    timed(w.flush()).await?;
-    timed(w.shutdown()).await
 }
 
 async fn timed<T>(f: impl std::future::Future<Output = std::io::Result<T>>) -> std::io::Result<T> {

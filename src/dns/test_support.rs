@@ -9,7 +9,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use super::answers::Answers;
 use super::build::AnswerBuilder;
 use super::respond::{respond, Transport};
-use super::stats::DnsMetrics;
+use super::stats::Tally;
 use crate::config::{Config, GroupConfig};
 use crate::group::snapshot::GroupSnap;
 use crate::group::GroupStatus;
@@ -152,7 +152,7 @@ pub fn ask(answers: &Answers, packet: &[u8], transport: Transport) -> Option<Vec
         packet,
         transport,
         &mut out,
-        &DnsMetrics::new(),
+        &mut Tally::new(),
     )
     .then_some(out)
 }
