@@ -1,6 +1,9 @@
 //! Building answers: which names exist, reuse of unchanged groups, and the cost of a
 //! rebuild with 1,000 groups.
+use hickory_proto::rr::{RData, RecordType};
 use tokio::time::Instant;
+
+use crate::dns::respond::Transport;
 
 use super::*;
 use crate::dns::encode::wire_name;
@@ -109,4 +112,30 @@ fn a_thousand_groups_rebuild_in_milliseconds() {
     // Generous bounds: this runs unoptimized, next to other tests.
     assert!(one.as_millis() < 50, "rebuild took {one:?}");
     assert!(full.as_millis() < 2_000, "full build took {full:?}");
+}
+
+#[test]
+fn serial_is_patched_into_every_soa() {
+    let config = config();
+    let mut b = AnswerBuilder::new(&config).unwrap().unwrap();
+    let groups: Vec<_> = config.groups.iter().map(|g| snap(g, vec![0])).collect();
+    let first = b.build(1, &groups);
+    let later = b.build(2, &groups);
+    assert_eq!(later.serial(), first.serial().wrapping_add(1));
+    for (name, t) in [
+        ("zone.test.", RecordType::SOA),
+        ("app.zone.test.", RecordType::MX),
+        ("nope.zone.test.", RecordType::A),
+    ] {
+        let m = ask_msg(&later, &query(name, t, None), Transport::Udp);
+        let soa = m
+            .answers
+            .iter()
+            .chain(&m.authorities)
+            .find_map(|r| match &r.data {
+                RData::SOA(s) => Some(s.serial),
+                _ => None,
+            });
+        assert_eq!(soa, Some(later.serial()), "{name} {t}");
+    }
 }
