@@ -312,3 +312,30 @@ async fn dig_gets_answers_when_installed() {
         "{nx}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_answers_pipelined_queries_in_order() {
+    let f = Failoverd::start(&static_config()).await;
+    let names = [
+        "app.fo.test.",
+        "nope.fo.test.",
+        "big.fo.test.",
+        "example.com.",
+        "fo.test.",
+    ];
+    let queries: Vec<Vec<u8>> = (0..50)
+        .map(|i| query(names[i % names.len()], RecordType::AAAA, None))
+        .collect();
+    let replies = tcp_raw(f.dns[0], &queries).await;
+    for (q, r) in queries.iter().zip(&replies) {
+        let m = Message::from_vec(r).unwrap();
+        assert_eq!(
+            m.id,
+            u16::from_be_bytes([q[0], q[1]]),
+            "replies come back in query order"
+        );
+        assert!(!m.truncation, "TCP answers are never truncated");
+    }
+    let big = Message::from_vec(&replies[2]).unwrap();
+    assert_eq!(big.answers.len(), 40);
+}
