@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod dns;
 pub mod group;
 pub mod health;
 pub mod hooks;

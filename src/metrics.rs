@@ -16,6 +16,7 @@ pub const HEALTH_CHECKS_TOTAL: &str = "failoverd_health_checks_total";
 pub const HEALTH_CHECK_DURATION: &str = "failoverd_health_check_duration_seconds";
 pub const DNS_QUERIES_TOTAL: &str = "failoverd_dns_queries_total";
 pub const DNS_RESPONSES_TOTAL: &str = "failoverd_dns_responses_total";
+pub const DNS_ANSWERS_TOTAL: &str = "failoverd_dns_answers_total";
 pub const PROXY_CONNECTIONS_TOTAL: &str = "failoverd_proxy_connections_total";
 pub const PROXY_ACTIVE_CONNECTIONS: &str = "failoverd_proxy_active_connections";
 pub const PROXY_BYTES_TOTAL: &str = "failoverd_proxy_bytes_total";
@@ -33,6 +34,7 @@ pub const ALL: &[&str] = &[
     HEALTH_CHECK_DURATION,
     DNS_QUERIES_TOTAL,
     DNS_RESPONSES_TOTAL,
+    DNS_ANSWERS_TOTAL,
     PROXY_CONNECTIONS_TOTAL,
     PROXY_ACTIVE_CONNECTIONS,
     PROXY_BYTES_TOTAL,
@@ -92,6 +94,10 @@ fn describe() {
     );
     describe_counter!(DNS_QUERIES_TOTAL, "DNS queries received, by query type.");
     describe_counter!(DNS_RESPONSES_TOTAL, "DNS responses sent, by response code.");
+    describe_counter!(
+        DNS_ANSWERS_TOTAL,
+        "DNS answers for a failover address that named the target (A, AAAA or CNAME)."
+    );
     describe_counter!(
         PROXY_CONNECTIONS_TOTAL,
         "Proxied client connections by the target they went to and result (ok, connect_failed, refused)."

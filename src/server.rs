@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::admin::{self, AdminCtx, Tokens};
 use crate::config::Config;
+use crate::dns;
 use crate::group::supervisor::{Services, Supervisor};
 use crate::health::probe::Prober;
 use crate::hooks;
@@ -29,6 +30,8 @@ pub struct Bound {
     pub admin: TcpListener,
     /// (group index, listener index, socket)
     pub proxies: Vec<(usize, usize, TcpListener)>,
+    /// UDP sockets and TCP listener of each `[dns] listen` address.
+    pub dns: Vec<dns::Listen>,
 }
 
 /// Checks what the config parser cannot: that every group's probe can be built (CA files
@@ -37,10 +40,11 @@ pub fn preflight(config: &Config) -> anyhow::Result<()> {
     for g in &config.groups {
         Prober::new(&g.health).with_context(|| format!("group {:?}: health", g.name))?;
     }
+    dns::AnswerBuilder::new(config)?;
     Ok(())
 }
 
-/// Binds the admin and proxy sockets, logging each bound address.
+/// Binds the admin, proxy and DNS sockets, logging each bound address.
 pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let admin = listen_tcp(config.admin.listen)
         .with_context(|| format!("admin: cannot listen on {}", config.admin.listen))?;
@@ -54,7 +58,19 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
             proxies.push((gi, li, sock));
         }
     }
-    Ok(Bound { admin, proxies })
+    let mut dns_sockets = Vec::new();
+    for &addr in config.dns.iter().flat_map(|d| &d.listen) {
+        let l = dns::bind(addr, dns::udp_sockets_per_address())
+            .with_context(|| format!("dns: cannot listen on {addr}"))?;
+        info!(kind = "dns-udp", addr = %l.addr, sockets = l.udp.len(), "listening");
+        info!(kind = "dns-tcp", addr = %l.addr, "listening");
+        dns_sockets.push(l);
+    }
+    Ok(Bound {
+        admin,
+        proxies,
+        dns: dns_sockets,
+    })
 }
 
 /// A TCP listening socket with SO_REUSEADDR (restarts do not wait out TIME_WAIT).
@@ -126,6 +142,7 @@ pub async fn run(
         background.clone(),
         root.child_token(),
     ));
+    background.spawn(dns::serve(bound.dns, snapshot.clone(), root.child_token()));
 
     let tasks = Tasks {
         background: background.clone(),

@@ -48,6 +48,8 @@ impl Supervisor {
         let removed: Vec<String> = old.into_keys().collect();
         self.groups = groups;
         self.generation += 1;
+        // The zone's own records (SOA, NS, glue) may have changed too.
+        self.dns = crate::dns::AnswerBuilder::for_config(&config);
         let now = Instant::now();
         let transitions: Vec<_> = (0..self.groups.len())
             .map(|i| self.groups[i].machine.reevaluate(now, Cause::Config))

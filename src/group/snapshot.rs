@@ -19,6 +19,8 @@ pub struct Snapshot {
     /// Grows at every config reload; indices into `groups` and targets are per generation.
     pub generation: u64,
     pub groups: Vec<GroupSnap>,
+    /// Every DNS response, built from these very groups (None without `[dns]`).
+    pub dns: Option<Arc<crate::dns::Answers>>,
 }
 
 #[derive(Debug, Clone)]

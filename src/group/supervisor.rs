@@ -129,6 +129,8 @@ pub struct Supervisor {
     version: u64,
     /// Notices of the change being made, sent when it is published.
     pending: Vec<Notice>,
+    /// Builds the DNS answers of each snapshot (none without `[dns]`).
+    pub(super) dns: Option<crate::dns::AnswerBuilder>,
 }
 
 impl Supervisor {
@@ -149,10 +151,13 @@ impl Supervisor {
                 state
             })
             .collect();
+        let mut dns = crate::dns::AnswerBuilder::for_config(config);
+        let snaps: Vec<GroupSnap> = groups.iter().map(GroupState::snap).collect();
         let first = Snapshot {
             version: 0,
             generation: 0,
-            groups: groups.iter().map(GroupState::snap).collect(),
+            dns: dns.as_mut().map(|b| b.build(0, &snaps)),
+            groups: snaps,
         };
         let swap = Arc::new(ArcSwap::from_pointee(first));
         let (notify, changed) = watch::channel(0);
@@ -166,6 +171,7 @@ impl Supervisor {
             rx,
             version: 0,
             pending: Vec::new(),
+            dns,
         };
         sup.export_metrics();
         (
@@ -303,10 +309,13 @@ impl Supervisor {
 
     pub(super) fn publish(&mut self) {
         self.version += 1;
+        // DNS answers are built in the same step, so they flip with the proxy's targets.
+        let groups: Vec<GroupSnap> = self.groups.iter().map(GroupState::snap).collect();
         let snap = Snapshot {
             version: self.version,
             generation: self.generation,
-            groups: self.groups.iter().map(GroupState::snap).collect(),
+            dns: self.dns.as_mut().map(|b| b.build(self.version, &groups)),
+            groups,
         };
         self.swap.store(Arc::new(snap));
         self.notify.send_replace(self.version);

@@ -39,6 +39,14 @@ where
     }
 }
 
+/// Addresses read from the `listening` log lines.
+struct BoundAddrs {
+    admin: SocketAddr,
+    proxies: HashMap<String, Vec<SocketAddr>>,
+    dns_udp: Vec<SocketAddr>,
+    dns_tcp: Vec<SocketAddr>,
+}
+
 /// A running failoverd process.
 pub struct Failoverd {
     child: Child,
@@ -47,73 +55,22 @@ pub struct Failoverd {
     pub admin: SocketAddr,
     /// Bound proxy listeners by group name, in config order.
     pub proxies: HashMap<String, Vec<SocketAddr>>,
+    /// Bound DNS addresses (UDP and TCP share each), in `[dns] listen` order.
+    pub dns: Vec<SocketAddr>,
     logs: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Failoverd {
     /// Starts failoverd on `config` (TOML). `{dir}` in the text is replaced by a temp dir.
     pub async fn start(config: &str) -> Failoverd {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let text = config.replace("{dir}", &dir.path().display().to_string());
-        let config_path = dir.path().join("failoverd.toml");
-        std::fs::write(&config_path, &text).expect("write config");
-        let listeners = text.matches("[[group.listener]]").count();
-        let mut child = Command::new(BIN)
-            .args([
-                "--log-format",
-                "json",
-                "--log-level",
-                "failoverd=debug,info",
-                "run",
-                "--config",
-            ])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn failoverd");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                sink.lock().unwrap().push(v);
-            }
-        });
-        let mut f = Failoverd {
-            child,
-            dir,
-            config_path,
-            admin: "0.0.0.0:0".parse().unwrap(),
-            proxies: HashMap::new(),
-            logs,
-        };
-        let bound = eventually(
-            Duration::from_secs(20),
-            "failoverd to log its listening addresses",
-            || {
-                let found = f.bound_addresses();
-                let exited = f.exited();
-                async move {
-                    if let Some(code) = exited {
-                        panic!("failoverd exited early with {code:?}");
-                    }
-                    found.filter(|(_, p)| p.values().map(Vec::len).sum::<usize>() == listeners)
-                }
-            },
-        )
-        .await;
-        f.admin = bound.0;
-        f.proxies = bound.1;
-        f
+        Failoverd::start_with(config, StartOptions::default()).await
     }
 
-    fn bound_addresses(&self) -> Option<(SocketAddr, HashMap<String, Vec<SocketAddr>>)> {
+    fn bound_addresses(&self) -> Option<BoundAddrs> {
         let logs = self.logs.lock().unwrap();
         let mut admin = None;
         let mut proxies: HashMap<String, Vec<SocketAddr>> = HashMap::new();
+        let (mut dns_udp, mut dns_tcp) = (Vec::new(), Vec::new());
         for l in logs.iter().filter(|l| l["message"] == "listening") {
             let addr: SocketAddr = l["addr"].as_str()?.parse().ok()?;
             match l["kind"].as_str()? {
@@ -122,10 +79,17 @@ impl Failoverd {
                     .entry(l["group"].as_str()?.to_string())
                     .or_default()
                     .push(addr),
+                "dns-udp" => dns_udp.push(addr),
+                "dns-tcp" => dns_tcp.push(addr),
                 _ => {}
             }
         }
-        Some((admin?, proxies))
+        Some(BoundAddrs {
+            admin: admin?,
+            proxies,
+            dns_udp,
+            dns_tcp,
+        })
     }
 
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
@@ -466,6 +430,11 @@ impl Failoverd {
         let config_path = dir.path().join("failoverd.toml");
         std::fs::write(&config_path, &text).expect("write config");
         let listeners = text.matches("[[group.listener]]").count();
+        // With [dns], also wait for a dns-udp and a dns-tcp line per listen address.
+        let dns_listens = failoverd::config::Config::parse(&text)
+            .ok()
+            .and_then(|c| c.dns)
+            .map_or(0, |d| d.listen.len());
         let mut child = Command::new(BIN)
             .args([
                 "--log-format",
@@ -498,6 +467,7 @@ impl Failoverd {
             config_path,
             admin: "0.0.0.0:0".parse().unwrap(),
             proxies: HashMap::new(),
+            dns: Vec::new(),
             logs,
         };
         let bound = eventually(
@@ -511,13 +481,22 @@ impl Failoverd {
                     if let Some(code) = exited {
                         panic!("failoverd exited early with {code:?}; logs: {logs:?}");
                     }
-                    found.filter(|(_, p)| p.values().map(Vec::len).sum::<usize>() == listeners)
+                    found.filter(|b| {
+                        b.proxies.values().map(Vec::len).sum::<usize>() == listeners
+                            && b.dns_udp.len() == dns_listens
+                            && b.dns_tcp.len() == dns_listens
+                    })
                 }
             },
         )
         .await;
-        f.admin = bound.0;
-        f.proxies = bound.1;
+        assert_eq!(
+            bound.dns_udp, bound.dns_tcp,
+            "UDP and TCP share each DNS address"
+        );
+        f.admin = bound.admin;
+        f.proxies = bound.proxies;
+        f.dns = bound.dns_udp;
         f
     }
 

@@ -1,0 +1,99 @@
+//! The prepared answers of one snapshot: for every name of the zone, the complete response
+//! to every query type it can get, already in wire form, found by the lowercase wire name.
+//!
+//! `build.rs` makes them; `respond.rs` serves them.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use metrics::Counter;
+
+use super::encode::Encoded;
+use super::stats::Rcode;
+
+/// A fast, non-cryptographic hash: keys are zone names from the config, not attacker
+/// input chosen to collide (queried names are only looked up, never inserted).
+#[derive(Default)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(super) type NameMap = HashMap<Arc<[u8]>, Arc<Node>, BuildHasherDefault<FxHasher>>;
+/// A lowercase wire name and its responses.
+pub(super) type Entry = (Arc<[u8]>, Arc<Node>);
+
+/// Every prepared response of one snapshot.
+pub struct Answers {
+    pub(super) serial: u32,
+    pub(super) zone: Arc<[u8]>,
+    pub(super) names: NameMap,
+    pub(super) nxdomain: Arc<Encoded>,
+}
+
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("serial", &self.serial)
+            .field("names", &self.names.len())
+            .finish()
+    }
+}
+
+impl Answers {
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// The zone apex in lowercase wire form.
+    pub fn zone(&self) -> &[u8] {
+        &self.zone
+    }
+
+    /// The node of a lowercase wire name, if the name exists.
+    pub fn node(&self, name: &[u8]) -> Option<&Node> {
+        self.names.get(name).map(|n| &**n)
+    }
+
+    /// The SOA record (full names) that follows the question of an NXDOMAIN.
+    pub fn nxdomain_tail(&self) -> &Encoded {
+        &self.nxdomain
+    }
+}
+
+/// The responses of one name.
+#[derive(Debug)]
+pub struct Node {
+    pub(super) by_type: Vec<(u16, Prepared)>,
+    pub(super) other: Prepared,
+}
+
+impl Node {
+    pub fn prepared(&self, qtype: u16) -> &Prepared {
+        self.by_type
+            .iter()
+            .find(|(t, _)| *t == qtype)
+            .map_or(&self.other, |(_, p)| p)
+    }
+}
+
+/// One ready response, and the targets to count when it is sent.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub msg: Arc<Encoded>,
+    pub rcode: Rcode,
+    pub hits: Arc<[Counter]>,
+}
