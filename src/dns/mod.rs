@@ -38,7 +38,7 @@ use crate::group::snapshot::SnapshotReader;
 pub use answers::Answers;
 pub use build::{AnswerBuilder, BuildError};
 pub use respond::{respond, Transport, OUR_PAYLOAD};
-pub use stats::DnsMetrics;
+pub use stats::{DnsMetrics, Tally};
 
 /// What every socket task shares.
 pub struct Ctx {
