@@ -5,5 +5,7 @@ mod connect;
 mod copy;
 mod listener;
 mod session;
+#[cfg(target_os = "linux")]
+mod splice;
 
 pub use listener::{serve, ListenerCtx};
