@@ -122,7 +122,7 @@ pub enum AllDown {
     FailClosed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConfig {
     pub name: String,
     /// Lowercase, absolute; `None` when the config has no `[dns]` and no `dns_name`.
@@ -140,7 +140,7 @@ pub struct GroupConfig {
     pub hooks: Vec<HookConfig>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthConfig {
     pub kind: CheckKind,
     pub port: u16,
@@ -185,7 +185,7 @@ pub struct TlsCheck {
     pub skip_verify: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     pub listen: SocketAddr,
     pub target_port: u16,
@@ -194,7 +194,7 @@ pub struct ListenerConfig {
     pub max_connections: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetConfig {
     pub name: String,
     pub address: TargetAddress,

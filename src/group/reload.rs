@@ -36,7 +36,7 @@ impl Supervisor {
             let mut state = GroupState::new(Arc::new(cfg.clone()));
             match old.remove(&cfg.name) {
                 Some(prev) => {
-                    if format!("{:?}", prev.config) != format!("{:?}", cfg) {
+                    if *prev.config != *cfg {
                         changed.push(cfg.name.clone());
                     }
                     state.carry_over(prev, old_saved.groups.get(&cfg.name));
