@@ -3,30 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::*;
-
-/// Writes ca.pem, cert.pem and key.pem (a leaf for 127.0.0.1 signed by a new CA) to `dir`.
-fn make_pki(dir: &std::path::Path) -> CertificateDer<'static> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "failoverd admin test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    ca.der().clone()
-}
 
 async fn tls_get(
     addr: std::net::SocketAddr,
@@ -59,20 +40,11 @@ async fn tls_get(
 async fn admin_api_serves_over_tls() {
     let pki = tempfile::tempdir().unwrap();
     let ca = make_pki(pki.path());
-    let tls = format!(
-        "listen = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
-        pki.path().join("cert.pem").display(),
-        pki.path().join("key.pem").display()
+    let (port, _main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
+    let cfg = with_admin_tls(
+        &two_stack_config(port, "127.0.0.2", "127.0.0.3", "", "kind = \"tcp\""),
+        pki.path(),
     );
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let _main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
-    let cfg = two_stack_config(port, "127.0.0.2", "127.0.0.3", "", "kind = \"tcp\"").replace(
-        "listen = \"127.0.0.1:0\"\n\n[state]",
-        &format!("{tls}\n\n[state]"),
-    );
-    assert!(cfg.contains("tls_cert"), "the admin section was rewritten");
     let f = Failoverd::start(&cfg).await;
 
     let reply = tokio::time::timeout(

@@ -7,7 +7,6 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::dns_client::*;
-use crate::failover::both_up;
 use crate::harness::*;
 
 const FAST_TCP: &str =
@@ -34,10 +33,7 @@ async fn serial(dns: std::net::SocketAddr) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_flips_dns_answer_and_proxy_target_in_the_same_epoch() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let cfg = format!(
         "{DNS}{}",
         two_stack_config(
@@ -50,7 +46,7 @@ async fn failover_flips_dns_answer_and_proxy_target_in_the_same_epoch() {
     );
     let f = Failoverd::start(&cfg).await;
     let dns = f.dns[0];
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
     let g = f.group("app").await;
     assert_eq!(
         (active(&g), &g["epoch"]),
@@ -100,10 +96,7 @@ async fn failover_flips_dns_answer_and_proxy_target_in_the_same_epoch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_answers_servfail_when_both_targets_die() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let mut main = HttpStack::start("main", a);
-    let backup = HttpStack::start("backup", b);
+    let (port, mut main, backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let cfg = format!(
         "{DNS}{}",
         two_stack_config(
@@ -116,7 +109,7 @@ async fn fail_closed_answers_servfail_when_both_targets_die() {
     );
     let f = Failoverd::start(&cfg).await;
     let dns = f.dns[0];
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
     main.stop();
     backup.stop();
     f.wait_group(

@@ -80,19 +80,9 @@ impl Client {
     }
 }
 
-pub async fn both_up(f: &Failoverd) {
-    f.wait_group("app", Duration::from_secs(10), "main and backup up", |g| {
-        health(g, "main") == "up" && health(g, "backup") == "up"
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let mut main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, mut main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let cfg = two_stack_config(
         port,
         "127.0.0.2",
@@ -101,7 +91,7 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
         FAST_TCP,
     );
     let f = Failoverd::start(&cfg).await;
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
     let client = Client::start(f.proxy("app"), Duration::from_secs(5));
     client.wait_served_by("main", Instant::now()).await;
 
@@ -158,10 +148,7 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_failback_keeps_traffic_on_backup() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let mut main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, mut main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let cfg = two_stack_config(
         port,
         "127.0.0.2",
@@ -170,7 +157,7 @@ async fn manual_failback_keeps_traffic_on_backup() {
         FAST_TCP,
     );
     let f = Failoverd::start(&cfg).await;
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
     main.stop();
     f.wait_group("app", Duration::from_secs(10), "failover", |g| {
         active(g) == ["backup"]
@@ -229,10 +216,7 @@ async fn silent_main_is_detected_by_the_check_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_check_status_and_body_decide_health() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let check = "kind = \"http\"\npath = \"/health\"\nbody = \"ok\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1";
     let cfg = two_stack_config(
         port,
@@ -242,7 +226,7 @@ async fn http_check_status_and_body_decide_health() {
         check,
     );
     let f = Failoverd::start(&cfg).await;
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
 
     main.health_status.store(503, Ordering::Relaxed);
     f.wait_group("app", Duration::from_secs(5), "503 marks main down", |g| {
@@ -318,13 +302,10 @@ async fn main_behind_dropped_packets_fails_over_without_failed_connections() {
         eprintln!("SKIP main_behind_dropped_packets: needs root for iptables");
         return;
     }
-    let (a, b) = same_port_pair("127.0.0.12", "127.0.0.13");
-    let port = a.local_addr().unwrap().port();
-    let _main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, _main, _backup) = http_stacks("127.0.0.12", "127.0.0.13");
     let cfg = two_stack_config(port, "127.0.0.12", "127.0.0.13", "", FAST_TCP);
     let f = Failoverd::start(&cfg).await;
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
     let client = Client::start(f.proxy("app"), Duration::from_secs(5));
     client.wait_served_by("main", Instant::now()).await;
     let port_s = port.to_string();

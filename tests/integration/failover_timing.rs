@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::failover::{both_up, is_root, Client, DropRule};
+use crate::failover::{is_root, Client, DropRule};
 use crate::harness::*;
 
 const DEFAULT_TCP: &str = "kind = \"tcp\"";
@@ -28,16 +28,13 @@ async fn measure(
     per_request: Duration,
     kill: Kill,
 ) -> Option<Figures> {
-    let (a, b) = same_port_pair(main_ip, backup_ip);
-    let port = a.local_addr().unwrap().port();
-    let main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, main, _backup) = http_stacks(main_ip, backup_ip);
     let f = Failoverd::start(
         &two_stack_config(port, main_ip, backup_ip, "", check)
             .replace("connect_timeout = \"300ms\"\n", ""),
     )
     .await;
-    both_up(&f).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
     let client = Client::start(f.proxy("app"), per_request);
     client.wait_served_by("main", Instant::now()).await;
     let port_s = port.to_string();

@@ -45,18 +45,12 @@ command = ["sh", "-c", "echo never >> {{dir}}/runbook.log"]"#
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_runbook_runs_in_order_after_the_switch() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
+    let (port, main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let refused_port = refused.local_addr().unwrap().port();
     drop(refused);
-    let main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
     let f = Failoverd::start(&hooks_config(port, refused_port)).await;
-    f.wait_group("app", Duration::from_secs(5), "both up", |g| {
-        health(g, "main") == "up" && health(g, "backup") == "up"
-    })
-    .await;
+    f.wait_both_up("app", Duration::from_secs(5)).await;
 
     main.stop();
     let stopped = Instant::now();

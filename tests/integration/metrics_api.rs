@@ -6,32 +6,11 @@ use crate::harness::*;
 
 const CHECK: &str = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1";
 
-/// The series of one metric name and label subset, e.g. `target_active{...target="main"}`.
-fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let matches = series.starts_with(&format!("{name}{{"))
-                && labels
-                    .iter()
-                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")));
-            matches.then(|| value.parse().ok()).flatten()
-        })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_have_help_and_follow_the_switch() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let f = Failoverd::start(&two_stack_config(port, "127.0.0.2", "127.0.0.3", "", CHECK)).await;
-    f.wait_group("app", Duration::from_secs(5), "both up", |g| {
-        health(g, "main") == "up" && health(g, "backup") == "up"
-    })
-    .await;
+    f.wait_both_up("app", Duration::from_secs(5)).await;
     let (status, _) = http_get(f.proxy("app"), "/").await.unwrap();
     assert_eq!(status, 200);
 
@@ -171,10 +150,7 @@ async fn metrics_have_help_and_follow_the_switch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_answer_json() {
-    let (a, b) = same_port_pair("127.0.0.2", "127.0.0.3");
-    let port = a.local_addr().unwrap().port();
-    let _main = HttpStack::start("main", a);
-    let _backup = HttpStack::start("backup", b);
+    let (port, _main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
     let f = Failoverd::start(&two_stack_config(port, "127.0.0.2", "127.0.0.3", "", CHECK)).await;
     assert_eq!(f.get("/live").await.0, 200);
     assert_eq!(f.get("/ready").await.0, 200);

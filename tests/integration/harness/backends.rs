@@ -1,0 +1,223 @@
+//! Real backends on loopback: HTTP stacks whose health can be set (or hung), and echo
+//! servers; pairs of them on main (127.0.0.2) and backup (127.0.0.3) on one port, as a
+//! group's targets share one `target_port`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::api::{active, health};
+use super::config::two_stack_config;
+use super::process::Failoverd;
+
+/// The main target's loopback address.
+pub const MAIN: &str = "127.0.0.2";
+/// The backup target's loopback address.
+pub const BACKUP: &str = "127.0.0.3";
+
+/// Binds two loopback addresses on one free port (e.g. 127.0.0.2 and 127.0.0.3).
+pub fn same_port_pair(a: &str, b: &str) -> (std::net::TcpListener, std::net::TcpListener) {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind((a, 0)).expect("bind");
+        let port = first.local_addr().unwrap().port();
+        if let Ok(second) = std::net::TcpListener::bind((b, port)) {
+            return (first, second);
+        }
+    }
+    panic!("no common free port on {a} and {b}");
+}
+
+/// HTTP stacks `main` on `main_ip` and `backup` on `backup_ip`, on one free port:
+/// (port, main, backup).
+pub fn http_stacks(main_ip: &str, backup_ip: &str) -> (u16, HttpStack, HttpStack) {
+    let (m, b) = same_port_pair(main_ip, backup_ip);
+    let port = m.local_addr().unwrap().port();
+    (
+        port,
+        HttpStack::start("main", m),
+        HttpStack::start("backup", b),
+    )
+}
+
+/// HTTP stacks on MAIN and BACKUP, failoverd with one group `app` (`group_extra`,
+/// `health`) in front; returns once both are up and main is active.
+pub async fn stacks(group_extra: &str, health_checks: &str) -> (HttpStack, HttpStack, Failoverd) {
+    let (port, main, backup) = http_stacks(MAIN, BACKUP);
+    let config = two_stack_config(port, MAIN, BACKUP, group_extra, health_checks);
+    let f = Failoverd::start(&config).await;
+    f.wait_group(
+        "app",
+        Duration::from_secs(10),
+        "main and backup up, main active",
+        |g| health(g, "main") == "up" && health(g, "backup") == "up" && active(g) == ["main"],
+    )
+    .await;
+    (main, backup, f)
+}
+
+/// An HTTP stack: `/health` answers with a settable status and body; other paths answer
+/// `hello from NAME`. Stopping it closes the listener and every open connection.
+pub struct HttpStack {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub health_status: Arc<AtomicU16>,
+    pub health_body: Arc<Mutex<String>>,
+    /// When set, the stack reads requests but never answers: a hung application.
+    pub hang: Arc<AtomicBool>,
+    stop: CancellationToken,
+}
+
+impl HttpStack {
+    pub fn start(name: &str, listener: std::net::TcpListener) -> HttpStack {
+        let addr = listener.local_addr().unwrap();
+        let stack = HttpStack {
+            addr,
+            name: name.to_string(),
+            health_status: Arc::new(AtomicU16::new(200)),
+            health_body: Arc::new(Mutex::new("ok".into())),
+            hang: Arc::new(AtomicBool::new(false)),
+            stop: CancellationToken::new(),
+        };
+        let (status, body, hang, name) = (
+            stack.health_status.clone(),
+            stack.health_body.clone(),
+            stack.hang.clone(),
+            name.to_string(),
+        );
+        tokio::spawn(serve_each(listener, stack.stop.clone(), move |sock| {
+            let (status, body, hang, name) =
+                (status.clone(), body.clone(), hang.clone(), name.clone());
+            async move {
+                let _ = answer_http(sock, &name, &status, &body, &hang).await;
+            }
+        }));
+        stack
+    }
+
+    /// Starts again on the same address.
+    pub fn restart(&mut self) {
+        let l = std::net::TcpListener::bind(self.addr).expect("rebind stack");
+        *self = HttpStack::start(&self.name, l);
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for HttpStack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn answer_http(
+    mut sock: TcpStream,
+    name: &str,
+    status: &AtomicU16,
+    body: &Mutex<String>,
+    hang: &AtomicBool,
+) -> std::io::Result<()> {
+    // Keep-alive unless the request says `Connection: close`, so a held session stays open.
+    loop {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = sock.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        if hang.load(Ordering::Relaxed) {
+            return std::future::pending().await;
+        }
+        let (code, text) = if head.starts_with(b"GET /health ") {
+            (status.load(Ordering::Relaxed), body.lock().unwrap().clone())
+        } else {
+            (200, format!("hello from {name}"))
+        };
+        let resp = format!(
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        sock.write_all(resp.as_bytes()).await?;
+        if String::from_utf8_lossy(&head)
+            .to_ascii_lowercase()
+            .contains("connection: close")
+        {
+            return sock.shutdown().await;
+        }
+    }
+}
+
+/// Accepts on `listener` until `stop` and serves each connection with `serve` in a task
+/// of its own, which `stop` ends too.
+pub async fn serve_each<F, Fut>(listener: std::net::TcpListener, stop: CancellationToken, serve: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    listener.set_nonblocking(true).unwrap();
+    let listener = TcpListener::from_std(listener).unwrap();
+    loop {
+        let (sock, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+        };
+        let (served, stop) = (serve(sock), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = served => {}
+            }
+        });
+    }
+}
+
+/// An echo server that honours half-close: after the client's EOF it finishes sending
+/// what it read, then closes its side.
+pub async fn echo_server(listener: std::net::TcpListener, stop: CancellationToken) {
+    serve_each(listener, stop, |mut sock| async move {
+        let (mut r, mut w) = sock.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+        let _ = w.shutdown().await;
+    })
+    .await
+}
+
+/// Servers `main` on MAIN and `backup` on BACKUP, one port; they stop when dropped.
+pub struct Backends {
+    pub port: u16,
+    _stop: DropGuard,
+}
+
+impl Backends {
+    /// Spawns `serve(listener, name, stop)` for `main` and for `backup`.
+    pub fn spawn<F, Fut>(serve: F) -> Backends
+    where
+        F: Fn(std::net::TcpListener, &'static str, CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (m, b) = same_port_pair(MAIN, BACKUP);
+        let port = m.local_addr().unwrap().port();
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(m, "main", stop.clone()));
+        tokio::spawn(serve(b, "backup", stop.clone()));
+        Backends {
+            port,
+            _stop: stop.drop_guard(),
+        }
+    }
+}
+
+/// Plain echo servers (`echo_server`) on main and backup; they stop when dropped.
+pub fn echo_backends() -> Backends {
+    Backends::spawn(|listener, _name, stop| echo_server(listener, stop))
+}
