@@ -95,7 +95,10 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
     let client = Client::start(f.proxy("app"), Duration::from_secs(5));
     client.wait_served_by("main", Instant::now()).await;
 
-    main.stop();
+    // The main's listener stops: new connections are refused, requests in flight finish.
+    // (A crash that also cuts open connections loses those requests; no proxy can save
+    // a request its server dropped. Connections are what must not fail.)
+    main.stop_listening();
     let stopped = Instant::now();
     let g = f
         .wait_group("app", Duration::from_secs(10), "failover to backup", |g| {

@@ -41,7 +41,7 @@ async fn measure(
     let _rule;
     let stopped = Instant::now();
     match kill {
-        Kill::Refuse => main.stop(),
+        Kill::Refuse => main.stop_listening(),
         // A hung application: connections are accepted, nothing is ever answered.
         Kill::Hang => main.hang.store(true, std::sync::atomic::Ordering::Relaxed),
         Kill::Drop => {

@@ -70,19 +70,24 @@ pub struct HttpStack {
     pub health_body: Arc<Mutex<String>>,
     /// When set, the stack reads requests but never answers: a hung application.
     pub hang: Arc<AtomicBool>,
+    /// Ends everything: the listener and every open connection.
     stop: CancellationToken,
+    /// Ends only the listener (a child of `stop`).
+    accepting: CancellationToken,
 }
 
 impl HttpStack {
     pub fn start(name: &str, listener: std::net::TcpListener) -> HttpStack {
         let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
         let stack = HttpStack {
             addr,
             name: name.to_string(),
             health_status: Arc::new(AtomicU16::new(200)),
             health_body: Arc::new(Mutex::new("ok".into())),
             hang: Arc::new(AtomicBool::new(false)),
-            stop: CancellationToken::new(),
+            accepting: stop.child_token(),
+            stop,
         };
         let (status, body, hang, name) = (
             stack.health_status.clone(),
@@ -90,7 +95,8 @@ impl HttpStack {
             stack.hang.clone(),
             name.to_string(),
         );
-        tokio::spawn(serve_each(listener, stack.stop.clone(), move |sock| {
+        let (accepting, stop) = (stack.accepting.clone(), stack.stop.clone());
+        tokio::spawn(serve_each_until(listener, accepting, stop, move |sock| {
             let (status, body, hang, name) =
                 (status.clone(), body.clone(), hang.clone(), name.clone());
             async move {
@@ -106,8 +112,14 @@ impl HttpStack {
         *self = HttpStack::start(&self.name, l);
     }
 
+    /// Closes the listener and every open connection: a crashed stack.
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Closes the listener only (new connections are refused); requests in flight finish.
+    pub fn stop_listening(&self) {
+        self.accepting.cancel();
     }
 }
 
@@ -164,11 +176,24 @@ where
     F: Fn(TcpStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    serve_each_until(listener, stop.clone(), stop, serve).await
+}
+
+/// Like `serve_each`, with the listener stopped by `accepting` and the connections by `stop`.
+pub async fn serve_each_until<F, Fut>(
+    listener: std::net::TcpListener,
+    accepting: CancellationToken,
+    stop: CancellationToken,
+    serve: F,
+) where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     listener.set_nonblocking(true).unwrap();
     let listener = TcpListener::from_std(listener).unwrap();
     loop {
         let (sock, _) = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = accepting.cancelled() => return,
             r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
         };
         let (served, stop) = (serve(sock), stop.clone());
