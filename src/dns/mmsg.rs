@@ -50,8 +50,13 @@ impl Default for RecvSlots {
     }
 }
 
-/// Receives up to `BATCH` datagrams without blocking; `WouldBlock` when none is queued.
-pub fn recv(fd: RawFd, s: &mut RecvSlots) -> io::Result<usize> {
+/// Waits for at least one datagram (up to the socket's receive timeout), then takes what
+/// else is queued, up to `BATCH`.
+pub fn recv_wait(fd: RawFd, s: &mut RecvSlots) -> io::Result<usize> {
+    recv_with(fd, s, libc::MSG_WAITFORONE)
+}
+
+fn recv_with(fd: RawFd, s: &mut RecvSlots, flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: iovec and mmsghdr are plain C structs for which all zeroes is valid.
     let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
     let mut hdr: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
@@ -71,7 +76,7 @@ pub fn recv(fd: RawFd, s: &mut RecvSlots) -> io::Result<usize> {
             fd,
             hdr.as_mut_ptr(),
             BATCH as libc::c_uint,
-            libc::MSG_DONTWAIT,
+            flags,
             std::ptr::null_mut(),
         )
     };

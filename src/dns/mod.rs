@@ -101,6 +101,24 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
+/// On Linux a UDP socket gets a blocking thread of its own (see `udp.rs`).
+#[cfg(target_os = "linux")]
+fn spawn_udp(tasks: &TaskTracker, sock: UdpSocket, ctx: Arc<Ctx>, cancel: CancellationToken) {
+    match sock.into_std() {
+        Ok(std_sock) => {
+            tasks.spawn_blocking(move || udp::serve_blocking(std_sock, ctx, cancel));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dns udp socket cannot leave the runtime; not served")
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn spawn_udp(tasks: &TaskTracker, sock: UdpSocket, ctx: Arc<Ctx>, cancel: CancellationToken) {
+    tasks.spawn(udp::serve(sock, ctx, cancel));
+}
+
 /// Serves DNS on already-bound sockets until `cancel` fires, then waits for every task.
 pub async fn serve(listens: Vec<Listen>, reader: SnapshotReader, cancel: CancellationToken) {
     let ctx = Arc::new(Ctx {
@@ -110,7 +128,7 @@ pub async fn serve(listens: Vec<Listen>, reader: SnapshotReader, cancel: Cancell
     let tasks = TaskTracker::new();
     for l in listens {
         for sock in l.udp {
-            tasks.spawn(udp::serve(sock, ctx.clone(), cancel.clone()));
+            spawn_udp(&tasks, sock, ctx.clone(), cancel.clone());
         }
         tasks.spawn(tcp::serve(l.tcp, ctx.clone(), cancel.clone()));
     }
