@@ -48,6 +48,7 @@ pub struct Live {
     /// The admin API's tokens: a reload re-reads the secrets (rotation without restart).
     tokens: Tokens,
     background: TaskTracker,
+    control: tokio::runtime::Handle,
     sessions: TaskTracker,
     stop_accepting: CancellationToken,
     session_kill: CancellationToken,
@@ -67,6 +68,8 @@ pub struct Shared {
 /// Tasks and tokens `Live` runs things under.
 pub struct Tasks {
     pub background: TaskTracker,
+    /// The control runtime the health checkers run on (see `server::control_thread`).
+    pub control: tokio::runtime::Handle,
     pub sessions: TaskTracker,
     pub stop_accepting: CancellationToken,
     pub session_kill: CancellationToken,
@@ -92,7 +95,14 @@ impl Live {
             counter!(m::CONFIG_RELOADS_TOTAL, "result" => result).absolute(0);
         }
         let checkers = tasks.stop_accepting.child_token();
-        checker::spawn_all(&config, 0, &supervisor, &tasks.background, &checkers)?;
+        checker::spawn_all(
+            &config,
+            0,
+            &supervisor,
+            &tasks.background,
+            &tasks.control,
+            &checkers,
+        )?;
         let live = Arc::new(Live {
             config_path,
             supervisor,
@@ -100,6 +110,7 @@ impl Live {
             events,
             tokens,
             background: tasks.background,
+            control: tasks.control,
             sessions: tasks.sessions,
             stop_accepting: tasks.stop_accepting,
             session_kill: tasks.session_kill,
@@ -216,6 +227,7 @@ impl Live {
             generation,
             &self.supervisor,
             &self.background,
+            &self.control,
             &checkers,
         )
         .map_err(|e| format!("health checks: {e}"))?;

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::{counter, histogram};
+use metrics::{counter, histogram, Counter, Histogram};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::probe::{ProbeError, ProbeSetupError, Prober};
+use super::probe::{ProbeSetupError, Prober};
 use crate::config::{Config, TargetAddress, TargetConfig};
 use crate::group::supervisor::{CheckReport, SupervisorHandle};
 use crate::metrics as m;
@@ -22,17 +22,20 @@ pub fn spawn_all(
     generation: u64,
     supervisor: &SupervisorHandle,
     tracker: &TaskTracker,
+    runtime: &tokio::runtime::Handle,
     cancel: &CancellationToken,
 ) -> Result<(), ProbeSetupError> {
     let mut plans = Vec::new();
     for (gi, g) in config.groups.iter().enumerate() {
         let prober = Arc::new(Prober::new(&g.health)?);
         for (ti, t) in g.targets.iter().enumerate() {
+            let labels = [("group", g.name.clone()), ("target", t.name.clone())];
             plans.push(Checker {
                 generation,
                 group: gi,
                 target: ti,
-                labels: [("group", g.name.clone()), ("target", t.name.clone())],
+                metrics: CheckMetrics::new(&labels),
+                labels,
                 prober: prober.clone(),
                 address: t.address.clone(),
                 host: host_text(t),
@@ -44,7 +47,7 @@ pub fn spawn_all(
     }
     for checker in plans {
         let (sup, cancel) = (supervisor.clone(), cancel.clone());
-        tracker.spawn(async move { checker.run(sup, cancel).await });
+        tracker.spawn_on(async move { checker.run(sup, cancel).await }, runtime);
     }
     Ok(())
 }
@@ -56,11 +59,46 @@ fn host_text(t: &TargetConfig) -> String {
     }
 }
 
+/// Metric handles registered once per target: a check does no label lookup.
+struct CheckMetrics {
+    duration: Histogram,
+    ok: Counter,
+    /// One counter per failure kind, registered the first time that kind occurs.
+    failed: Vec<(&'static str, Counter)>,
+}
+
+impl CheckMetrics {
+    fn new(labels: &[(&'static str, String); 2]) -> Self {
+        let mut with_ok = labels.to_vec();
+        with_ok.push(("result", "ok".to_string()));
+        CheckMetrics {
+            duration: histogram!(m::HEALTH_CHECK_DURATION, labels),
+            ok: counter!(m::HEALTH_CHECKS_TOTAL, &with_ok),
+            failed: Vec::new(),
+        }
+    }
+
+    fn failed(&mut self, labels: &[(&'static str, String); 2], kind: &'static str) -> &Counter {
+        let at = match self.failed.iter().position(|(k, _)| *k == kind) {
+            Some(i) => i,
+            None => {
+                let mut l = labels.to_vec();
+                l.push(("result", kind.to_string()));
+                self.failed
+                    .push((kind, counter!(m::HEALTH_CHECKS_TOTAL, &l)));
+                self.failed.len() - 1
+            }
+        };
+        &self.failed[at].1
+    }
+}
+
 struct Checker {
     generation: u64,
     group: usize,
     target: usize,
     labels: [(&'static str, String); 2],
+    metrics: CheckMetrics,
     prober: Arc<Prober>,
     address: TargetAddress,
     host: String,
@@ -70,7 +108,7 @@ struct Checker {
 }
 
 impl Checker {
-    async fn run(self, sup: SupervisorHandle, cancel: CancellationToken) {
+    async fn run(mut self, sup: SupervisorHandle, cancel: CancellationToken) {
         // Spread first checks over the interval so a thousand targets are not probed at once.
         let jitter = self.interval.mul_f64(fastrand::f64());
         let mut ticker = tokio::time::interval_at(Instant::now() + jitter, self.interval);
@@ -101,20 +139,18 @@ impl Checker {
     }
 
     /// Probes every address of the target; the target is good only if all of them are.
-    async fn check_once(&self) -> Result<(), String> {
+    async fn check_once(&mut self) -> Result<(), String> {
         let addrs = self.resolve().await?;
         for addr in addrs {
             let started = Instant::now();
             let result = self.prober.probe(addr, &self.host).await;
-            histogram!(m::HEALTH_CHECK_DURATION, &self.labels)
+            self.metrics
+                .duration
                 .record(started.elapsed().as_secs_f64());
-            let label = result
-                .as_ref()
-                .map(|_| "ok")
-                .unwrap_or_else(ProbeError::kind);
-            let mut labels = self.labels.to_vec();
-            labels.push(("result", label.to_string()));
-            counter!(m::HEALTH_CHECKS_TOTAL, &labels).increment(1);
+            match &result {
+                Ok(()) => self.metrics.ok.increment(1),
+                Err(e) => self.metrics.failed(&self.labels, e.kind()).increment(1),
+            }
             result.map_err(|e| format!("{addr}: {e}"))?;
         }
         Ok(())

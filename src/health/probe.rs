@@ -132,10 +132,17 @@ impl Prober {
             .map_err(ProbeError::Connect)?;
         // Requests are a single small write; don't let Nagle hold it back. Failure to set it
         // only costs latency, so it is not a probe failure.
-        let _ = tcp.set_nodelay(true);
+        if !matches!(self.mode, Mode::Tcp) {
+            let _ = tcp.set_nodelay(true);
+        }
         match &self.mode {
-            // Connected is the whole check; dropping the stream closes it.
-            Mode::Tcp => Ok(()),
+            // Connected is the whole check. Close with a reset (SO_LINGER 0), as HAProxy
+            // does for its checks: a normal close would leave one TIME_WAIT socket per
+            // check on this host, thousands a second with many targets.
+            Mode::Tcp => {
+                let _ = socket2::SockRef::from(&tcp).set_linger(Some(std::time::Duration::ZERO));
+                Ok(())
+            }
             Mode::Http(check, fixed) => {
                 let value = host_value(fixed, host, addr.port(), 80)?;
                 http::get(tcp, check, value).await
