@@ -199,7 +199,7 @@ impl Live {
             for (li, l) in g.listeners.iter().enumerate() {
                 let key = slot_key(&g.name, li, l.listen);
                 if !self.lock().listeners.contains_key(&key) {
-                    let sock = crate::server::listen_tcp(l.listen).map_err(|e| {
+                    let sock = crate::server::listen_proxy(l.listen).map_err(|e| {
                         format!("group {:?}: cannot listen on {}: {e}", g.name, l.listen)
                     })?;
                     fresh.insert(key, sock);

@@ -52,7 +52,7 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let mut proxies = Vec::new();
     for (gi, g) in config.groups.iter().enumerate() {
         for (li, l) in g.listeners.iter().enumerate() {
-            let sock = listen_tcp(l.listen)
+            let sock = listen_proxy(l.listen)
                 .with_context(|| format!("group {:?}: cannot listen on {}", g.name, l.listen))?;
             info!(kind = "proxy", group = %g.name, addr = %sock.local_addr()?, target_port = l.target_port, "listening");
             proxies.push((gi, li, sock));
@@ -71,6 +71,13 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
         proxies,
         dns: dns_sockets,
     })
+}
+
+/// A proxy listener: TCP_NODELAY and keepalive set once here, inherited by every client.
+pub fn listen_proxy(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = listen_tcp(addr)?;
+    crate::proxy::tune_listener(&listener);
+    Ok(listener)
 }
 
 /// A TCP listening socket with SO_REUSEADDR (restarts do not wait out TIME_WAIT).

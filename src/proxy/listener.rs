@@ -26,12 +26,12 @@ use crate::metrics as m;
 /// a new one; sessions keep the one they started with.
 pub struct ListenerCtx {
     pub group_index: usize,
-    pub group: String,
+    pub group: Arc<str>,
     pub config: ListenerConfig,
     pub snapshot: SnapshotReader,
     pub supervisor: SupervisorHandle,
     /// By target name: indices differ between config generations, names do not.
-    pub metrics: Vec<(String, TargetMetrics)>,
+    pub metrics: Vec<(Arc<str>, TargetMetrics)>,
     /// Connection cap; kept across reloads while `max_connections` is unchanged.
     pub limit: Arc<Semaphore>,
     rotate: AtomicUsize,
@@ -82,7 +82,12 @@ impl ListenerCtx {
         let metrics = group
             .targets
             .iter()
-            .map(|t| (t.name.clone(), TargetMetrics::new(&group.name, &t.name)))
+            .map(|t| {
+                (
+                    Arc::from(t.name.as_str()),
+                    TargetMetrics::new(&group.name, &t.name),
+                )
+            })
             .collect();
         let refused = counter!(m::PROXY_CONNECTIONS_TOTAL, "group" => group.name.clone(), "target" => "none", "result" => "refused");
         let limit = match previous {
@@ -91,7 +96,7 @@ impl ListenerCtx {
         };
         ListenerCtx {
             group_index,
-            group: group.name.clone(),
+            group: Arc::from(group.name.as_str()),
             config,
             snapshot,
             supervisor,
@@ -107,10 +112,12 @@ impl ListenerCtx {
     }
 
     pub(super) fn metrics_for(&self, target: &str) -> Option<&TargetMetrics> {
-        self.metrics
-            .iter()
-            .find(|(n, _)| n == target)
-            .map(|(_, m)| m)
+        self.metrics_entry(target).map(|(_, m)| m)
+    }
+
+    /// The target's shared name and metric handles.
+    pub(super) fn metrics_entry(&self, target: &str) -> Option<&(Arc<str>, TargetMetrics)> {
+        self.metrics.iter().find(|(n, _)| &**n == target)
     }
 
     /// Counts a failed connect and tells the supervisor (indices of the snapshot used).
@@ -182,7 +189,7 @@ pub async fn serve(
 }
 
 async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
-    connect::tune(&client);
+    // TCP_NODELAY and keepalive come from the listening socket (see `connect::tune_listener`).
     let snap = ctx.snapshot.load_full();
     let Some(gi) = snap.find_group(ctx.group_index, &ctx.group) else {
         ctx.refused();
@@ -195,16 +202,16 @@ async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
         ctx.refused();
         return;
     };
+    let Some((target_name, tm)) = ctx.metrics_entry(&group.config.targets[target].name) else {
+        return;
+    };
     let key = SessionKey {
         group: ctx.group.clone(),
-        target: group.config.targets[target].name.clone(),
+        target: target_name.clone(),
         epoch: group.epoch,
         disconnect_gen: group.disconnect_gen,
     };
     drop(snap);
-    let Some(tm) = ctx.metrics_for(&key.target) else {
-        return;
-    };
     tm.ok.increment(1);
     tm.active.increment(1.0);
     session::relay(client, server, ctx, tm, &key, kill).await;
@@ -213,8 +220,8 @@ async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
 
 /// Which session this is, by name (indices change with reloads).
 pub struct SessionKey {
-    pub group: String,
-    pub target: String,
+    pub group: Arc<str>,
+    pub target: Arc<str>,
     /// The group's epoch and disconnect generation when the session started.
     pub epoch: u64,
     pub disconnect_gen: u64,

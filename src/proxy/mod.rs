@@ -8,4 +8,5 @@ mod session;
 #[cfg(target_os = "linux")]
 mod splice;
 
+pub use connect::tune_listener;
 pub use listener::{serve, ListenerCtx};
