@@ -8,6 +8,7 @@ pub mod dns;
 pub mod group;
 pub mod health;
 pub mod hooks;
+pub mod http1;
 pub mod live;
 pub mod metrics;
 pub mod proxy;

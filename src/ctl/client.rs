@@ -2,9 +2,9 @@
 //! API, under one deadline that covers the connect, the TLS handshake, the request and the
 //! whole answer. Every failure becomes a [`CtlError`] that says which URL and why.
 
-use std::error::Error as _;
 use std::time::Duration;
 
+use failoverd::http1::AbortOnDrop;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -16,7 +16,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
 use super::tls;
@@ -303,21 +302,12 @@ impl From<hyper::Error> for Failed {
     }
 }
 
-/// hyper's own message is terse ("connection closed before message completed"), so the
-/// causes are appended.
+/// What went wrong, with hyper's causes (its own message is terse).
 fn hyper_error(e: &Failed) -> String {
-    let e = match e {
-        Failed::TooLarge => return format!("the answer is larger than {BODY_LIMIT} bytes"),
-        Failed::Http(e) => e,
-    };
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    match e {
+        Failed::TooLarge => format!("the answer is larger than {BODY_LIMIT} bytes"),
+        Failed::Http(e) => failoverd::http1::describe(e),
     }
-    text
 }
 
 /// An error answer without the API's JSON (a proxy in between, say): its text, shortened.
@@ -358,14 +348,6 @@ pub fn encode(text: &str) -> String {
         }
     }
     out
-}
-
-struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 //! timeout; this file only judges one response (status range, body substring). Verdicts
 //! from successive probes are computed elsewhere.
 
-use std::error::Error as _;
-
+use crate::http1::AbortOnDrop;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -14,7 +13,6 @@ use hyper::header::{HeaderValue, CONNECTION, HOST, USER_AGENT};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::task::JoinHandle;
 
 use super::probe::ProbeError;
 use crate::config::HttpCheck;
@@ -91,25 +89,8 @@ where
     })
 }
 
-/// hyper's own message is terse ("connection closed before message completed" without
-/// saying why), so the causes are appended.
 fn http_error(e: hyper::Error) -> ProbeError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    ProbeError::Http(text)
-}
-
-struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    ProbeError::Http(crate::http1::describe(&e))
 }
 
 #[cfg(test)]

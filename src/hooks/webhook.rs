@@ -5,10 +5,10 @@
 //! endpoint shows up in the event history). Logs name only the URL's origin: the path or
 //! query of a webhook URL often carries a secret.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http1::AbortOnDrop;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -18,7 +18,6 @@ use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 use tracing::debug;
 
@@ -124,24 +123,8 @@ fn system_tls() -> Result<Arc<ClientConfig>, WebhookError> {
     Ok(Arc::new(config))
 }
 
-/// hyper's own message is terse; the causes say why.
 fn http_error(e: hyper::Error) -> WebhookError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    WebhookError::Http(text)
-}
-
-struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    WebhookError::Http(crate::http1::describe(&e))
 }
 
 #[cfg(test)]
