@@ -116,18 +116,7 @@ pub async fn run(
     kill: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
-    let store = StateFile::new(&config.state.path);
-    let saved = load_state(&store, options.fresh_state)?;
-    let events = Arc::new(EventLog::open(
-        Some(&with_suffix(&config.state.path, ".events")),
-        EVENTS_KEPT,
-    ));
-    events.record(
-        "start",
-        None,
-        None,
-        json!({ "version": env!("CARGO_PKG_VERSION"), "resumed": saved.is_some() }),
-    );
+    let (store, saved, events) = open_store(&config, options.fresh_state)?;
     if config.admin.tokens.is_empty() {
         info!(addr = %config.admin.listen, "no [[admin.token]] configured: the admin API is open to local users only");
     }
@@ -204,25 +193,9 @@ pub async fn run(
         _ = shutdown.cancelled() => {}
         _ = root.cancelled() => warn!("a subsystem stopped; shutting down"),
     }
-    let grace = config.proxy.drain_timeout;
-    info!(
-        sessions = sessions.len(),
-        grace_secs = grace.as_secs_f64(),
-        "shutting down: draining connections"
-    );
     ready.store(false, Ordering::Relaxed);
     stop_accepting.cancel();
-    sessions.close();
-    tokio::select! {
-        _ = sessions.wait() => {}
-        _ = tokio::time::sleep(grace) => {
-            warn!(remaining = sessions.len(), "grace period over; closing remaining connections");
-            session_kill.cancel();
-        }
-        _ = kill.cancelled() => {}
-    }
-    session_kill.cancel();
-    sessions.wait().await;
+    drain(&sessions, config.proxy.drain_timeout, &session_kill, &kill).await;
     root.cancel();
     background.close();
     background.wait().await;
@@ -236,6 +209,44 @@ pub async fn run(
     events.record("stop", None, None, json!({}));
     info!("stopped");
     Ok(())
+}
+
+/// The state file (its saved decisions) and the event history beside it.
+fn open_store(
+    config: &Config,
+    fresh_state: bool,
+) -> anyhow::Result<(StateFile, Option<crate::store::State>, Arc<EventLog>)> {
+    let store = StateFile::new(&config.state.path);
+    let saved = load_state(&store, fresh_state)?;
+    let history = with_suffix(&config.state.path, ".events");
+    let events = Arc::new(EventLog::open(Some(&history), EVENTS_KEPT));
+    let details = json!({ "version": env!("CARGO_PKG_VERSION"), "resumed": saved.is_some() });
+    events.record("start", None, None, details);
+    Ok((store, saved, events))
+}
+
+/// Lets open sessions finish for up to `grace` (or until `kill`), then closes the rest.
+async fn drain(
+    sessions: &TaskTracker,
+    grace: std::time::Duration,
+    session_kill: &CancellationToken,
+    kill: &CancellationToken,
+) {
+    info!(
+        sessions = sessions.len(),
+        grace_secs = grace.as_secs_f64(),
+        "shutting down: draining connections"
+    );
+    sessions.close();
+    tokio::select! {
+        _ = sessions.wait() => {}
+        _ = tokio::time::sleep(grace) => {
+            warn!(remaining = sessions.len(), "grace period over; closing remaining connections");
+        }
+        _ = kill.cancelled() => {}
+    }
+    session_kill.cancel();
+    sessions.wait().await;
 }
 
 /// The control thread: the supervisor and the health checkers on a single-threaded
