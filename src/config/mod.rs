@@ -4,6 +4,7 @@
 //! values, so no other module re-validates or sees a raw string.
 
 mod admin_rules;
+mod cross_rules;
 pub mod duration;
 mod fields;
 mod health_rules;
