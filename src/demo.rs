@@ -32,34 +32,56 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     result
 }
 
-async fn narrate(config: Config) -> anyhow::Result<()> {
-    let group = config
-        .groups
-        .first()
-        .context("the demo config needs a group")?
-        .clone();
-    let listener = group
-        .listeners
-        .first()
-        .context("the demo group needs a listener")?
-        .clone();
-    let [main, backup] = [0, 1].map(|i| group.targets.get(i));
-    let (Some(main), Some(backup)) = (main, backup) else {
-        bail!("the demo group needs two targets")
-    };
-    let addr_of = |t: &crate::config::TargetConfig| match &t.address {
-        TargetAddress::Ips(ips) => Ok(SocketAddr::new(ips[0], listener.target_port)),
-        TargetAddress::Host(_) => bail!("demo targets must be IP addresses"),
-    };
-    let (main_addr, backup_addr) = (addr_of(main)?, addr_of(backup)?);
-    let proxy = listener.listen;
+/// Who plays in the demo: the group, its two stacks, and where to reach things.
+struct Scene {
+    group: crate::config::GroupConfig,
+    main: String,
+    backup: String,
+    main_addr: SocketAddr,
+    backup_addr: SocketAddr,
+    proxy: SocketAddr,
+    admin: SocketAddr,
+}
 
+impl Scene {
+    fn from_config(config: &Config) -> anyhow::Result<Scene> {
+        let group = config
+            .groups
+            .first()
+            .context("the demo config needs a group")?
+            .clone();
+        let listener = group
+            .listeners
+            .first()
+            .context("the demo group needs a listener")?
+            .clone();
+        let (Some(main), Some(backup)) = (group.targets.first(), group.targets.get(1)) else {
+            bail!("the demo group needs two targets")
+        };
+        let addr_of = |t: &crate::config::TargetConfig| match &t.address {
+            TargetAddress::Ips(ips) => Ok(SocketAddr::new(ips[0], listener.target_port)),
+            TargetAddress::Host(_) => bail!("demo targets must be IP addresses"),
+        };
+        Ok(Scene {
+            main: main.name.clone(),
+            backup: backup.name.clone(),
+            main_addr: addr_of(main)?,
+            backup_addr: addr_of(backup)?,
+            proxy: listener.listen,
+            admin: config.admin.listen,
+            group,
+        })
+    }
+}
+
+async fn narrate(config: Config) -> anyhow::Result<()> {
+    let sc = Scene::from_config(&config)?;
     say(&format!(
-        "starting stack \"{}\" on {main_addr} and stack \"{}\" on {backup_addr}",
-        main.name, backup.name
+        "starting stack \"{}\" on {} and stack \"{}\" on {}",
+        sc.main, sc.main_addr, sc.backup, sc.backup_addr
     ));
-    let mut main_stack = Stack::start(&main.name, main_addr).await?;
-    let backup_stack = Stack::start(&backup.name, backup_addr).await?;
+    let mut main_stack = Stack::start(&sc.main, sc.main_addr).await?;
+    let backup_stack = Stack::start(&sc.backup, sc.backup_addr).await?;
 
     let bound = server::bind(&config)?;
     let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
@@ -71,79 +93,30 @@ async fn narrate(config: Config) -> anyhow::Result<()> {
         kill,
     ));
     say(&format!(
-        "failoverd is proxying {proxy} -> group \"{}\"",
-        group.name
+        "failoverd is proxying {} -> group \"{}\"",
+        sc.proxy, sc.group.name
     ));
 
-    let admin = config.admin.listen;
     say("waiting for the first health verdicts (rise = 2 good checks)...");
-    let t = wait_group(admin, &group.name, PHASE_LIMIT, |g| targets_up(g) == 2).await?;
+    let t = wait_group(sc.admin, &sc.group.name, PHASE_LIMIT, |g| {
+        targets_up(g) == 2
+    })
+    .await?;
     say(&format!(
         "both stacks are up after {} ms; active: {}",
         t.as_millis(),
-        main.name
+        sc.main
     ));
     for _ in 0..3 {
         say(&format!(
-            "  GET http://{proxy}/ -> {}",
-            request(proxy).await?.trim()
+            "  GET http://{}/ -> {}",
+            sc.proxy,
+            request(sc.proxy).await?.trim()
         ));
     }
 
-    say(&format!(
-        "stopping stack \"{}\" (its port now refuses connections)",
-        main.name
-    ));
-    main_stack.stop();
-    let stopped = Instant::now();
-    let first = wait_for(proxy, &backup.name, PHASE_LIMIT).await?;
-    say(&format!(
-        "  first connection served by \"{}\" {} ms after the stop (the proxy retries a refused connect on the next target)",
-        backup.name,
-        first.elapsed.as_millis()
-    ));
-    let mut traffic = Traffic::start(proxy);
-    wait_group(admin, &group.name, PHASE_LIMIT, |g| {
-        active(g) == [backup.name.as_str()]
-    })
-    .await?;
-    let (ok, failed) = traffic.stop().await;
-    say(&format!(
-        "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks or refused connects); {failed} of {} requests failed",
-        backup.name,
-        stopped.elapsed().as_millis(),
-        group.health.fall,
-        ok + failed + first.requests,
-    ));
-
-    say(&format!(
-        "restoring stack \"{}\"; failback waits failback_hold = {} after it is up",
-        main.name,
-        show(group.failback_hold)
-    ));
-    main_stack = Stack::start(&main.name, main_addr).await?;
-    let restored = Instant::now();
-    let mut traffic = Traffic::start(proxy);
-    let up = wait_group(admin, &group.name, PHASE_LIMIT, |g| targets_up(g) == 2).await?;
-    say(&format!(
-        "  \"{}\" is up again after {} ms; traffic stays on \"{}\" during the hold",
-        main.name,
-        up.as_millis(),
-        backup.name
-    ));
-    wait_group(admin, &group.name, PHASE_LIMIT + group.failback_hold, |g| {
-        active(g) == [main.name.as_str()]
-    })
-    .await?;
-    let back = wait_for(proxy, &main.name, PHASE_LIMIT).await?;
-    let (ok, failed2) = traffic.stop().await;
-    say(&format!(
-        "failback: \"{}\" serves again {} ms after it was restored; {failed2} of {} requests failed",
-        main.name,
-        restored.elapsed().as_millis(),
-        ok + failed2 + back.requests,
-    ));
-    let failed = failed + failed2 + first.failed + back.failed;
+    let mut failed = failover(&sc, &mut main_stack).await?;
+    failed += failback(&sc, &mut main_stack).await?;
 
     shutdown.cancel();
     proxy_task.await.context("proxy task")??;
@@ -154,6 +127,73 @@ async fn narrate(config: Config) -> anyhow::Result<()> {
         bail!("{failed} requests failed during the demo");
     }
     Ok(())
+}
+
+/// Stops the main stack and narrates the switch; returns the failed requests.
+async fn failover(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
+    say(&format!(
+        "stopping stack \"{}\" (its port now refuses connections)",
+        sc.main
+    ));
+    main_stack.stop();
+    let stopped = Instant::now();
+    let first = wait_for(sc.proxy, &sc.backup, PHASE_LIMIT).await?;
+    say(&format!(
+        "  first connection served by \"{}\" {} ms after the stop (the proxy retries a refused connect on the next target)",
+        sc.backup,
+        first.elapsed.as_millis()
+    ));
+    let mut traffic = Traffic::start(sc.proxy);
+    wait_group(sc.admin, &sc.group.name, PHASE_LIMIT, |g| {
+        active(g) == [sc.backup.as_str()]
+    })
+    .await?;
+    let (ok, failed) = traffic.stop().await;
+    say(&format!(
+        "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks or refused connects); {failed} of {} requests failed",
+        sc.backup,
+        stopped.elapsed().as_millis(),
+        sc.group.health.fall,
+        ok + failed + first.requests,
+    ));
+    Ok(failed + first.failed)
+}
+
+/// Restores the main stack and narrates the failback after the hold; returns the failed
+/// requests.
+async fn failback(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
+    say(&format!(
+        "restoring stack \"{}\"; failback waits failback_hold = {} after it is up",
+        sc.main,
+        show(sc.group.failback_hold)
+    ));
+    *main_stack = Stack::start(&sc.main, sc.main_addr).await?;
+    let restored = Instant::now();
+    let mut traffic = Traffic::start(sc.proxy);
+    let up = wait_group(sc.admin, &sc.group.name, PHASE_LIMIT, |g| {
+        targets_up(g) == 2
+    })
+    .await?;
+    say(&format!(
+        "  \"{}\" is up again after {} ms; traffic stays on \"{}\" during the hold",
+        sc.main,
+        up.as_millis(),
+        sc.backup
+    ));
+    let limit = PHASE_LIMIT + sc.group.failback_hold;
+    wait_group(sc.admin, &sc.group.name, limit, |g| {
+        active(g) == [sc.main.as_str()]
+    })
+    .await?;
+    let back = wait_for(sc.proxy, &sc.main, PHASE_LIMIT).await?;
+    let (ok, failed) = traffic.stop().await;
+    say(&format!(
+        "failback: \"{}\" serves again {} ms after it was restored; {failed} of {} requests failed",
+        sc.main,
+        restored.elapsed().as_millis(),
+        ok + failed + back.requests,
+    ));
+    Ok(failed + back.failed)
 }
 
 fn say(line: &str) {
