@@ -3,7 +3,7 @@
 //! shutdown grace period).
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -57,11 +57,12 @@ pub async fn relay(
     kill: CancellationToken,
 ) {
     let activity = Activity::new();
-    let up = copy::pump(&client, &server, |n| {
+    let ended = AtomicBool::new(false);
+    let up = copy::pump(&client, &server, &ended, |n| {
         activity.touch();
         tm.to_target.increment(n as u64);
     });
-    let down = copy::pump(&server, &client, |n| {
+    let down = copy::pump(&server, &client, &ended, |n| {
         activity.touch();
         tm.to_client.increment(n as u64);
     });
