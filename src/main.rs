@@ -15,6 +15,9 @@ use tracing::{error, info};
 use failoverd::config::Config;
 use failoverd::server;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EX_USAGE: u8 = 64;
 
 #[derive(Parser)]
