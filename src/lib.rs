@@ -12,6 +12,7 @@ pub mod http1;
 pub mod live;
 pub mod metrics;
 pub mod proxy;
+pub mod runtime_thread;
 pub mod server;
 pub mod store;
 pub mod tls_client;

@@ -49,6 +49,8 @@ pub struct Live {
     tokens: Tokens,
     background: TaskTracker,
     control: tokio::runtime::Handle,
+    /// The proxy workers: every listener has an accept loop on each.
+    workers: Vec<tokio::runtime::Handle>,
     sessions: TaskTracker,
     stop_accepting: CancellationToken,
     session_kill: CancellationToken,
@@ -70,6 +72,8 @@ pub struct Tasks {
     pub background: TaskTracker,
     /// The control runtime the health checkers run on (see `server::control_thread`).
     pub control: tokio::runtime::Handle,
+    /// The proxy worker threads (see `proxy::Workers`).
+    pub workers: Vec<tokio::runtime::Handle>,
     pub sessions: TaskTracker,
     pub stop_accepting: CancellationToken,
     pub session_kill: CancellationToken,
@@ -80,7 +84,7 @@ impl Live {
     pub fn start(
         config: Config,
         config_path: Option<PathBuf>,
-        sockets: Vec<(usize, usize, TcpListener)>,
+        sockets: Vec<(usize, usize, std::net::TcpListener)>,
         shared: Shared,
         tasks: Tasks,
     ) -> anyhow::Result<Arc<Live>> {
@@ -111,6 +115,7 @@ impl Live {
             tokens,
             background: tasks.background,
             control: tasks.control,
+            workers: tasks.workers,
             sessions: tasks.sessions,
             stop_accepting: tasks.stop_accepting,
             session_kill: tasks.session_kill,
@@ -146,16 +151,35 @@ impl Live {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn spawn_listener(&self, sock: TcpListener, ctx: ListenerCtx) -> Slot {
+    /// An accept loop on every worker, each on its own copy of the socket (one accept
+    /// queue for all). Should copies run out (EMFILE), fewer workers accept; never none.
+    fn spawn_listener(&self, sock: std::net::TcpListener, ctx: ListenerCtx) -> Slot {
         let ctx = Arc::new(ArcSwap::from_pointee(ctx));
         let stop = self.stop_accepting.child_token();
-        self.background.spawn(proxy::serve(
-            sock,
-            ctx.clone(),
-            self.sessions.clone(),
-            stop.clone(),
-            self.session_kill.clone(),
-        ));
+        let mut copies = Vec::with_capacity(self.workers.len());
+        for _ in 1..self.workers.len() {
+            match sock.try_clone() {
+                Ok(copy) => copies.push(copy),
+                Err(e) => {
+                    let accepting = copies.len() + 1;
+                    warn!(listener = ?sock.local_addr().ok(), error = %e, accepting, "cannot copy the listening socket for every proxy worker");
+                    break;
+                }
+            }
+        }
+        copies.push(sock);
+        for (copy, worker) in copies.into_iter().zip(&self.workers) {
+            let (ctx, sessions) = (ctx.clone(), self.sessions.clone());
+            let (stop, kill) = (stop.clone(), self.session_kill.clone());
+            let accept = async move {
+                // Registered with the worker's own event loop, hence inside its runtime.
+                match TcpListener::from_std(copy) {
+                    Ok(l) => proxy::serve(l, ctx, sessions, stop, kill).await,
+                    Err(e) => warn!(error = %e, "a proxy worker cannot watch a listening socket"),
+                }
+            };
+            self.background.spawn_on(accept, worker);
+        }
         Slot { ctx, stop }
     }
 
@@ -219,7 +243,7 @@ impl Live {
         &self,
         new: Config,
         generation: u64,
-        mut fresh: HashMap<String, TcpListener>,
+        mut fresh: HashMap<String, std::net::TcpListener>,
     ) -> Result<u64, String> {
         let checkers = self.stop_accepting.child_token();
         checker::spawn_all(
@@ -291,6 +315,9 @@ fn immutable(current: &Config, new: &Config) -> Result<(), String> {
     }
     if current.state.path != new.state.path {
         return Err("state.path cannot change on reload; restart failoverd".into());
+    }
+    if current.proxy.workers != new.proxy.workers {
+        return Err("proxy.workers cannot change on reload; restart failoverd".into());
     }
     let dns_listen = |c: &Config| c.dns.as_ref().map(|d| d.listen.clone());
     if dns_listen(current) != dns_listen(new) {

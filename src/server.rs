@@ -28,8 +28,8 @@ const BACKLOG: i32 = 1024;
 /// Every socket of a config, bound before anything runs.
 pub struct Bound {
     pub admin: TcpListener,
-    /// (group index, listener index, socket)
-    pub proxies: Vec<(usize, usize, TcpListener)>,
+    /// (group index, listener index, socket); registered later by each proxy worker.
+    pub proxies: Vec<(usize, usize, std::net::TcpListener)>,
     /// UDP sockets and TCP listener of each `[dns] listen` address.
     pub dns: Vec<dns::Listen>,
 }
@@ -74,14 +74,20 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
 }
 
 /// A proxy listener: TCP_NODELAY and keepalive set once here, inherited by every client.
-pub fn listen_proxy(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let listener = listen_tcp(addr)?;
+/// Not yet registered with any runtime: every proxy worker registers a copy of its own.
+pub fn listen_proxy(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = listen_std(addr)?;
     crate::proxy::tune_listener(&listener);
     Ok(listener)
 }
 
 /// A TCP listening socket with SO_REUSEADDR (restarts do not wait out TIME_WAIT).
 pub fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::from_std(listen_std(addr)?)
+}
+
+/// The same, non-blocking, before any runtime knows of it.
+fn listen_std(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     sock.set_reuse_address(true)?;
@@ -91,7 +97,7 @@ pub fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     sock.listen(BACKLOG)?;
-    TcpListener::from_std(sock.into())
+    Ok(sock.into())
 }
 
 /// How `run` was started.
@@ -131,7 +137,14 @@ pub async fn run(
     let (supervisor, handle, snapshot) = Supervisor::new(&config, saved.as_ref(), services);
     let background = TaskTracker::new();
     let control_stop = CancellationToken::new();
-    let (control, control_thread) = control_thread(control_stop.clone())?;
+    // The supervisor and the health checks run on a thread of their own: thousands of
+    // checks a second then wake one thread that owns their timers, sockets and the
+    // supervisor's queue, not the proxy workers. With metric handles registered once per
+    // target, this took 2,000 checks a second from 11% to 6.5% of a core
+    // (`benches/compare.sh health-scale`).
+    let (control, control_thread) =
+        crate::runtime_thread::spawn("failoverd-control".into(), control_stop.clone())?;
+    let workers = crate::proxy::Workers::start(config.proxy.workers)?;
     background.spawn_on(supervisor.run(root.child_token()), &control);
     background.spawn(hooks::dispatch::run(
         notices_rx,
@@ -145,6 +158,7 @@ pub async fn run(
     let tasks = Tasks {
         background: background.clone(),
         control,
+        workers: workers.handles(),
         sessions: TaskTracker::new(),
         stop_accepting: root.child_token(),
         session_kill: kill.child_token(),
@@ -200,7 +214,11 @@ pub async fn run(
     background.close();
     background.wait().await;
     control_stop.cancel();
-    let _ = tokio::task::spawn_blocking(move || control_thread.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = control_thread.join();
+        workers.stop();
+    })
+    .await;
     match admin_task.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!(error = %format!("{e:#}"), "admin server ended with an error"),
@@ -247,24 +265,6 @@ async fn drain(
     }
     session_kill.cancel();
     sessions.wait().await;
-}
-
-/// The control thread: the supervisor and the health checkers on a single-threaded
-/// runtime of their own. Thousands of checks a second then wake one thread that owns
-/// their timers, sockets and the supervisor's queue, instead of bouncing wake-ups between
-/// the proxy's worker threads. With metric handles registered once per target, this took
-/// 2,000 checks a second from 11% to 6.5% of a core (`benches/compare.sh health-scale`).
-fn control_thread(
-    stop: CancellationToken,
-) -> std::io::Result<(tokio::runtime::Handle, std::thread::JoinHandle<()>)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let handle = rt.handle().clone();
-    let thread = std::thread::Builder::new()
-        .name("failoverd-control".into())
-        .spawn(move || rt.block_on(stop.cancelled()))?;
-    Ok((handle, thread))
 }
 
 /// The saved decisions; a corrupt file stops the start unless `fresh` says to move it aside.

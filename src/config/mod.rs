@@ -107,6 +107,8 @@ pub struct StateConfig {
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub drain_timeout: Duration,
+    /// Threads that accept and relay proxied connections, each with its own event loop.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,6 +124,8 @@ pub struct RawProxy {
     /// How long connections may keep running after SIGTERM before they are closed.
     #[serde(default, with = "serde_opt")]
     pub drain_timeout: Option<Duration>,
+    /// Proxy worker threads, each with its own event loop (default: one per CPU).
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,9 @@ use super::hook_rules::validate_hooks;
 use super::raw::*;
 use super::*;
 
+/// More proxy threads than this is a typo, not a machine.
+const MAX_WORKERS: usize = 1024;
+
 /// A config problem: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{scope}: {message}")]
@@ -62,8 +65,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config> {
     let state = StateConfig {
         path: PathBuf::from(state.path),
     };
+    let workers = match proxy.workers {
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n @ 1..=MAX_WORKERS) => n,
+        Some(n) => {
+            return Err(ConfigError::new(
+                "proxy",
+                format!("workers ({n}) must be between 1 and {MAX_WORKERS}"),
+            ))
+        }
+    };
     let proxy = ProxyConfig {
         drain_timeout: proxy.drain_timeout.unwrap_or(Duration::from_secs(10)),
+        workers,
     };
     if groups.is_empty() {
         return Err(ConfigError::new(

@@ -90,7 +90,7 @@ async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<Sock
 
 /// The same options on a listening socket: accepted sockets inherit them (Linux), which
 /// saves four setsockopt calls per client connection.
-pub fn tune_listener(listener: &tokio::net::TcpListener) {
+pub fn tune_listener(listener: &impl std::os::fd::AsFd) {
     let sock = SockRef::from(listener);
     let _ = sock.set_tcp_nodelay(true);
     let keepalive = TcpKeepalive::new()

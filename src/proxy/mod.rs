@@ -1,5 +1,5 @@
-//! TCP proxy: one accept loop per `[[group.listener]]`, forwarding each connection to the
-//! group's active targets as the current snapshot names them.
+//! TCP proxy: one accept loop per `[[group.listener]]` on every worker thread, forwarding
+//! each connection to the group's active targets as the current snapshot names them.
 
 mod connect;
 mod copy;
@@ -7,6 +7,8 @@ mod listener;
 mod session;
 #[cfg(target_os = "linux")]
 mod splice;
+mod workers;
 
 pub use connect::tune_listener;
 pub use listener::{serve, ListenerCtx};
+pub use workers::Workers;

@@ -9,6 +9,8 @@ mod data_path;
 mod limits;
 mod retry;
 mod sessions;
+#[cfg(target_os = "linux")]
+mod workers;
 
 use crate::harness::*;
 
