@@ -2,10 +2,12 @@
 //! load), then the other usable targets by priority. A failed connect moves on to the next
 //! candidate and is reported to the supervisor as a passive health signal.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use socket2::{SockRef, TcpKeepalive};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -59,12 +61,11 @@ pub async fn connect(
         };
         for addr in addrs {
             let started = Instant::now();
-            match tokio::time::timeout(ctx.config.connect_timeout, TcpStream::connect(addr)).await {
+            match tokio::time::timeout(ctx.config.connect_timeout, open(addr)).await {
                 Ok(Ok(stream)) => {
                     if let Some(m) = ctx.metrics_for(&g.config.targets[target].name) {
                         m.connect_duration.record(started.elapsed().as_secs_f64());
                     }
-                    tune(&stream);
                     return Some((target, stream));
                 }
                 Ok(Err(e)) => {
@@ -79,6 +80,40 @@ pub async fn connect(
         }
     }
     None
+}
+
+/// A connected socket to `addr`, tuned (TCP_NODELAY, keepalive) before its SYN leaves.
+///
+/// Not tokio's `TcpStream::connect`, which reads SO_ERROR after every connect: the outcome
+/// is in the first readiness already. A connected socket turns writable; a refused or
+/// reset one reports HUP/ERR with it, and only then is SO_ERROR read, for the reason.
+async fn open(addr: SocketAddr) -> io::Result<TcpStream> {
+    #[cfg(target_os = "linux")]
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    #[cfg(not(target_os = "linux"))]
+    let sock = {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
+        s
+    };
+    tune(&sock);
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    let ready = stream.ready(Interest::WRITABLE).await?;
+    if ready.is_write_closed() || ready.is_read_closed() {
+        return Err(stream.take_error()?.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::ConnectionReset, "closed while connecting")
+        }));
+    }
+    Ok(stream)
 }
 
 async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<SocketAddr>> {
@@ -100,12 +135,12 @@ pub fn tune_listener(listener: &impl std::os::fd::AsFd) {
 }
 
 /// Low latency for small writes, and keepalive so dead peers do not pin a session forever.
-pub fn tune(stream: &TcpStream) {
-    let _ = stream.set_nodelay(true);
+fn tune(sock: &Socket) {
+    let _ = sock.set_tcp_nodelay(true);
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL);
-    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+    let _ = sock.set_tcp_keepalive(&keepalive);
 }
 
 #[cfg(test)]
@@ -176,6 +211,25 @@ mod tests {
         let sock = SockRef::from(&accepted);
         assert!(sock.keepalive().unwrap());
         assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+    }
+
+    #[tokio::test]
+    async fn open_connects_tuned_and_reports_a_refusal_as_such() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = open(addr).await.expect("connect to a listening port");
+        assert_eq!(stream.peer_addr().unwrap(), addr);
+        assert!(stream.nodelay().unwrap());
+        assert_eq!(
+            SockRef::from(&stream).tcp_keepalive_time().unwrap(),
+            KEEPALIVE_IDLE
+        );
+        let (_accepted, from) = listener.accept().await.unwrap();
+        assert_eq!(from, stream.local_addr().unwrap());
+
+        drop(listener); // nothing listens there any more: the connect is refused
+        let err = open(addr).await.expect_err("connect to a closed port");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
     }
 
     #[test]
