@@ -86,7 +86,7 @@ pub async fn connect(
 ///
 /// Not tokio's `TcpStream::connect`, which reads SO_ERROR after every connect: the outcome
 /// is in the first readiness already. A connected socket turns writable; a refused or
-/// reset one reports HUP/ERR with it, and only then is SO_ERROR read, for the reason.
+/// reset one reports HUP/ERR with it (write-closed), and only then is SO_ERROR read.
 async fn open(addr: SocketAddr) -> io::Result<TcpStream> {
     #[cfg(target_os = "linux")]
     let sock = Socket::new(
@@ -108,7 +108,9 @@ async fn open(addr: SocketAddr) -> io::Result<TcpStream> {
     }
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
     let ready = stream.ready(Interest::WRITABLE).await?;
-    if ready.is_write_closed() || ready.is_read_closed() {
+    // Only HUP/ERR: a peer that accepted, wrote and closed at once (FIN, read-closed) is
+    // connected all the same, and its bytes are waiting.
+    if ready.is_write_closed() {
         return Err(stream.take_error()?.unwrap_or_else(|| {
             io::Error::new(io::ErrorKind::ConnectionReset, "closed while connecting")
         }));
