@@ -305,6 +305,13 @@ $(haproxy_splice)
     retries 3
     option redispatch 1
     default-server inter 1s fall 2 rise 2 observe layer4 error-limit 2 on-error mark-down
+    # failoverd keeps TCP keepalive on both legs (60 s idle, then a probe every 10 s).
+    option clitcpka
+    option srvtcpka
+    clitcpka-idle 60s
+    clitcpka-intvl 10s
+    srvtcpka-idle 60s
+    srvtcpka-intvl 10s
 EOF
 }
 # failoverd_head FILE ADMINPORT NAME: [admin], [state], [proxy].
