@@ -79,11 +79,12 @@ pub fn serve_blocking(sock: std::net::UdpSocket, ctx: Arc<Ctx>, cancel: Cancella
                 }
             }
         }
-        // A short batch means the queue ran dry: a good moment to publish the counts.
+        send_all(fd, &outs, &slots, &answered);
+        // A short batch means the queue ran dry: a good moment to publish the counts, once
+        // the answers are on their way.
         if n < BATCH || tally.due() {
             tally.flush(&ctx.metrics);
         }
-        send_all(fd, &outs, &slots, &answered);
     }
 }
 
@@ -145,11 +146,11 @@ pub async fn serve(sock: UdpSocket, ctx: Arc<Ctx>, cancel: CancellationToken) {
                 &mut tally,
             )
         };
-        tally.flush(&ctx.metrics);
         if answered {
             if let Err(e) = sock.send_to(&out, peer).await {
                 debug!(error = %e, peer = %peer, "dns udp send failed");
             }
         }
+        tally.flush(&ctx.metrics);
     }
 }
