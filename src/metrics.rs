@@ -66,6 +66,23 @@ pub fn install() -> Result<PrometheusHandle, String> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every few seconds until `stop`.
+/// The exporter keeps every sample until then; with no upkeep and no scrape, one sample
+/// per proxied connection and per health check would pile up without bound.
+pub async fn upkeep(handle: PrometheusHandle, stop: tokio_util::sync::CancellationToken) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => handle.run_upkeep(),
+        }
+    }
+}
+
 fn describe() {
     describe_gauge!(
         TARGET_UP,

@@ -146,6 +146,10 @@ pub async fn run(
         crate::runtime_thread::spawn("failoverd-control".into(), control_stop.clone())?;
     let workers = crate::proxy::Workers::start(config.proxy.workers)?;
     background.spawn_on(supervisor.run(root.child_token()), &control);
+    background.spawn_on(
+        crate::metrics::upkeep(metrics.clone(), root.child_token()),
+        &control,
+    );
     background.spawn(hooks::dispatch::run(
         notices_rx,
         snapshot.clone(),
