@@ -6,7 +6,7 @@
 //! `ArcSwap` and acknowledges. Nobody else writes state.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use metrics::{counter, gauge};
@@ -133,6 +133,11 @@ pub struct Supervisor {
     pub(super) dns: Option<crate::dns::AnswerBuilder>,
 }
 
+/// A deadline that never comes: the idle timer's value while no group waits for one.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
 impl Supervisor {
     /// Builds every group, resuming the decisions of `saved` (by group and target name).
     pub fn new(
@@ -182,46 +187,57 @@ impl Supervisor {
     }
 
     pub async fn run(mut self, cancel: CancellationToken) {
+        // The next failback deadline of any group. Recomputed (a pass over every group)
+        // only after something that can move it: a health verdict, a command, a tick, not
+        // after each of the thousands of check reports a second that change nothing.
+        let mut deadline = self.next_deadline();
+        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+        tokio::pin!(sleep);
         loop {
-            let deadline = self
-                .groups
-                .iter()
-                .filter_map(|g| g.machine.next_deadline())
-                .min();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
+            let changed = tokio::select! {
                 _ = cancel.cancelled() => break,
                 input = self.rx.recv() => match input {
                     Some(Input::Check(report)) => self.on_check(report).await,
                     Some(Input::Command { command, actor, reply }) => {
                         let result = self.on_command(command, &actor).await;
                         let _ = reply.send(result);
+                        true
                     }
                     None => break,
                 },
-                _ = sleep => self.on_tick().await,
+                _ = &mut sleep, if deadline.is_some() => {
+                    self.on_tick().await;
+                    true
+                }
+            };
+            if changed {
+                deadline = self.next_deadline();
+                sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
             }
         }
     }
 
-    async fn on_check(&mut self, r: CheckReport) {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.groups
+            .iter()
+            .filter_map(|g| g.machine.next_deadline())
+            .min()
+    }
+
+    /// Handles one check report; true when it changed a verdict (and so maybe a deadline).
+    async fn on_check(&mut self, r: CheckReport) -> bool {
         if r.generation != self.generation {
-            return;
+            return false;
         }
         let now = Instant::now();
         let Some(g) = self.groups.get_mut(r.group) else {
-            return;
+            return false;
         };
         let Some(counter) = g.counters.get_mut(r.target) else {
-            return;
+            return false;
         };
         let Some(verdict) = counter.record(r.ok) else {
-            return;
+            return false;
         };
         let (group, target) = (
             g.config.name.clone(),
@@ -239,6 +255,7 @@ impl Supervisor {
             .record("health", Some(&group), Some(g.machine.epoch()), details);
         let transition = g.machine.set_health(r.target, verdict, now);
         self.commit_transition(r.group, transition, None).await;
+        true
     }
 
     async fn on_tick(&mut self) {
