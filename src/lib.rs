@@ -15,4 +15,5 @@ pub mod proxy;
 pub mod runtime_thread;
 pub mod server;
 pub mod store;
+pub mod tcp;
 pub mod tls_client;

@@ -6,8 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
-use tokio::io::Interest;
+use socket2::{SockRef, Socket, TcpKeepalive};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -61,7 +60,9 @@ pub async fn connect(
         };
         for addr in addrs {
             let started = Instant::now();
-            match tokio::time::timeout(ctx.config.connect_timeout, open(addr)).await {
+            match tokio::time::timeout(ctx.config.connect_timeout, crate::tcp::connect(addr, tune))
+                .await
+            {
                 Ok(Ok(stream)) => {
                     if let Some(m) = ctx.metrics_for(&g.config.targets[target].name) {
                         m.connect_duration.record(started.elapsed().as_secs_f64());
@@ -80,42 +81,6 @@ pub async fn connect(
         }
     }
     None
-}
-
-/// A connected socket to `addr`, tuned (TCP_NODELAY, keepalive) before its SYN leaves.
-///
-/// Not tokio's `TcpStream::connect`, which reads SO_ERROR after every connect: the outcome
-/// is in the first readiness already. A connected socket turns writable; a refused or
-/// reset one reports HUP/ERR with it (write-closed), and only then is SO_ERROR read.
-async fn open(addr: SocketAddr) -> io::Result<TcpStream> {
-    #[cfg(target_os = "linux")]
-    let sock = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )?;
-    #[cfg(not(target_os = "linux"))]
-    let sock = {
-        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        s.set_nonblocking(true)?;
-        s
-    };
-    tune(&sock);
-    match sock.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
-    let ready = stream.ready(Interest::WRITABLE).await?;
-    // Only HUP/ERR: a peer that accepted, wrote and closed at once (FIN, read-closed) is
-    // connected all the same, and its bytes are waiting.
-    if ready.is_write_closed() {
-        return Err(stream.take_error()?.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::ConnectionReset, "closed while connecting")
-        }));
-    }
-    Ok(stream)
 }
 
 async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<SocketAddr>> {
@@ -137,12 +102,14 @@ pub fn tune_listener(listener: &impl std::os::fd::AsFd) {
 }
 
 /// Low latency for small writes, and keepalive so dead peers do not pin a session forever.
-fn tune(sock: &Socket) {
+/// Failing to set either costs latency or detection time, not the connection.
+fn tune(sock: &Socket) -> io::Result<()> {
     let _ = sock.set_tcp_nodelay(true);
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL);
     let _ = sock.set_tcp_keepalive(&keepalive);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,22 +183,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn open_connects_tuned_and_reports_a_refusal_as_such() {
+    async fn target_connections_are_tuned_before_the_syn() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stream = open(addr).await.expect("connect to a listening port");
-        assert_eq!(stream.peer_addr().unwrap(), addr);
+        let stream = crate::tcp::connect(listener.local_addr().unwrap(), tune)
+            .await
+            .unwrap();
         assert!(stream.nodelay().unwrap());
-        assert_eq!(
-            SockRef::from(&stream).tcp_keepalive_time().unwrap(),
-            KEEPALIVE_IDLE
-        );
-        let (_accepted, from) = listener.accept().await.unwrap();
-        assert_eq!(from, stream.local_addr().unwrap());
-
-        drop(listener); // nothing listens there any more: the connect is refused
-        let err = open(addr).await.expect_err("connect to a closed port");
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        let sock = SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
     }
 
     #[test]
