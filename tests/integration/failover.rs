@@ -19,6 +19,8 @@ fall = 2"#;
 /// count and time; records who answered and how many failed.
 pub struct Client {
     stop: Arc<AtomicBool>,
+    /// Held for reading by each request; `pause` takes it for writing.
+    gate: Arc<tokio::sync::RwLock<()>>,
     served: Arc<Mutex<Vec<(Instant, String)>>>,
     failed: Arc<AtomicU32>,
     task: tokio::task::JoinHandle<()>,
@@ -29,28 +31,38 @@ impl Client {
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(Mutex::new(Vec::new()));
         let failed = Arc::new(AtomicU32::new(0));
-        let (s, v, f) = (stop.clone(), served.clone(), failed.clone());
+        let gate = Arc::new(tokio::sync::RwLock::new(()));
+        let (s, v, f, g) = (stop.clone(), served.clone(), failed.clone(), gate.clone());
         let task = tokio::spawn(async move {
             let started = Instant::now();
             for _ in 0..20_000 {
                 if s.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(60) {
                     break;
                 }
+                let turn = g.read().await;
                 match tokio::time::timeout(per_request, http_get(proxy, "/")).await {
                     Ok(Ok((200, body))) => v.lock().unwrap().push((Instant::now(), body)),
                     _ => {
                         f.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                drop(turn);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
         Client {
             stop,
+            gate,
             served,
             failed,
             task,
         }
+    }
+
+    /// Waits for the request in flight to finish and holds the next until the guard is
+    /// dropped.
+    pub async fn pause(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.gate.clone().write_owned().await
     }
 
     fn first_served_by(&self, name: &str, after: Instant) -> Option<Instant> {
@@ -80,6 +92,22 @@ impl Client {
     }
 }
 
+/// Closes the main's port between two requests of `client` and returns when it refuses.
+/// Closing a listener resets the connections the kernel had queued on it: one of them
+/// would be a connection accepted and then dropped by the main, not refused (no proxy can
+/// replay a request its server dropped). Pausing keeps the scenario what it says.
+pub async fn refuse_between_requests(client: &Client, main: &HttpStack) -> Instant {
+    let paused = client.pause().await;
+    main.stop_listening();
+    let addr = main.addr;
+    eventually(Duration::from_secs(5), "the main's port to refuse", || async move {
+        refused_or_closed(addr).await.then_some(())
+    })
+    .await;
+    drop(paused);
+    Instant::now()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() {
     let (port, mut main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
@@ -98,8 +126,7 @@ async fn refusing_main_fails_over_with_zero_failed_connections_and_fails_back() 
     // The main's listener stops: new connections are refused, requests in flight finish.
     // (A crash that also cuts open connections loses those requests; no proxy can save
     // a request its server dropped. Connections are what must not fail.)
-    main.stop_listening();
-    let stopped = Instant::now();
+    let stopped = refuse_between_requests(&client, &main).await;
     let g = f
         .wait_group("app", Duration::from_secs(10), "failover to backup", |g| {
             active(g) == ["backup"]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::failover::{is_root, Client, DropRule};
+use crate::failover::{is_root, refuse_between_requests, Client, DropRule};
 use crate::harness::*;
 
 const DEFAULT_TCP: &str = "kind = \"tcp\"";
@@ -39,9 +39,9 @@ async fn measure(
     client.wait_served_by("main", Instant::now()).await;
     let port_s = port.to_string();
     let _rule;
-    let stopped = Instant::now();
+    let mut stopped = Instant::now();
     match kill {
-        Kill::Refuse => main.stop_listening(),
+        Kill::Refuse => stopped = refuse_between_requests(&client, &main).await,
         // A hung application: connections are accepted, nothing is ever answered.
         Kill::Hang => main.hang.store(true, std::sync::atomic::Ordering::Relaxed),
         Kill::Drop => {
