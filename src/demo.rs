@@ -120,12 +120,12 @@ async fn narrate(config: Config) -> anyhow::Result<()> {
 
     shutdown.cancel();
     proxy_task.await.context("proxy task")??;
-    main_stack.stop();
+    main_stack.stop().await;
     drop(backup_stack);
-    say("done: a real failover and failback, and no client request failed");
     if failed > 0 {
         bail!("{failed} requests failed during the demo");
     }
+    say("done: a real failover and failback, and no client request failed");
     Ok(())
 }
 
@@ -135,7 +135,7 @@ async fn failover(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
         "stopping stack \"{}\" (its port now refuses connections)",
         sc.main
     ));
-    main_stack.stop();
+    main_stack.stop().await;
     let stopped = Instant::now();
     let first = wait_for(sc.proxy, &sc.backup, PHASE_LIMIT).await?;
     say(&format!(
@@ -149,14 +149,16 @@ async fn failover(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
     })
     .await?;
     let (ok, failed) = traffic.stop().await;
+    let total = ok + failed + first.requests;
+    let failed = failed + first.failed;
     say(&format!(
         "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks or refused connects); {failed} of {} requests failed",
         sc.backup,
         stopped.elapsed().as_millis(),
         sc.group.health.fall,
-        ok + failed + first.requests,
+        total,
     ));
-    Ok(failed + first.failed)
+    Ok(failed)
 }
 
 /// Restores the main stack and narrates the failback after the hold; returns the failed
@@ -187,13 +189,15 @@ async fn failback(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
     .await?;
     let back = wait_for(sc.proxy, &sc.main, PHASE_LIMIT).await?;
     let (ok, failed) = traffic.stop().await;
+    let total = ok + failed + back.requests;
+    let failed = failed + back.failed;
     say(&format!(
         "failback: \"{}\" serves again {} ms after it was restored; {failed} of {} requests failed",
         sc.main,
         restored.elapsed().as_millis(),
-        ok + failed + back.requests,
+        total,
     ));
-    Ok(failed + back.failed)
+    Ok(failed)
 }
 
 fn say(line: &str) {
@@ -326,6 +330,8 @@ async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
 /// A tiny HTTP service: `/health` answers `ok`, anything else `hello from NAME`.
 struct Stack {
     stop: CancellationToken,
+    /// The accept loop, which owns the listener.
+    accepting: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Stack {
@@ -333,13 +339,21 @@ impl Stack {
         let listener = server::listen_tcp(addr)
             .with_context(|| format!("stack {name}: cannot listen on {addr}"))?;
         let stop = CancellationToken::new();
-        tokio::spawn(serve_stack(listener, name.to_string(), stop.clone()));
-        Ok(Stack { stop })
+        let accepting = tokio::spawn(serve_stack(listener, name.to_string(), stop.clone()));
+        Ok(Stack {
+            stop,
+            accepting: Some(accepting),
+        })
     }
 
-    /// Closes the listener and every open connection of the stack.
-    fn stop(&mut self) {
+    /// Closes the listener and every open connection of the stack, and returns once the
+    /// port refuses: until the accept loop has dropped the listener, the kernel would
+    /// still complete handshakes there, and reset them when it goes.
+    async fn stop(&mut self) {
         self.stop.cancel();
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.await;
+        }
     }
 }
 

@@ -100,9 +100,11 @@ pub async fn refuse_between_requests(client: &Client, main: &HttpStack) -> Insta
     let paused = client.pause().await;
     main.stop_listening();
     let addr = main.addr;
-    eventually(Duration::from_secs(5), "the main's port to refuse", || async move {
-        refused_or_closed(addr).await.then_some(())
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the main's port to refuse",
+        || async move { refused_or_closed(addr).await.then_some(()) },
+    )
     .await;
     drop(paused);
     Instant::now()
