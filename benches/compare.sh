@@ -25,6 +25,8 @@
 #   TP_SECONDS [10] CONN_SECONDS [10] PING_SECONDS [10] IDLE_CONNS [9000] IDLE_HOLD [6]
 #   HC_GROUPS [1000] HC_WARMUP [5] HC_SECONDS [20] FO_SECONDS [12] FO_KILL_AFTER [4]
 #   FO_RATE [200] HAPROXY_SPLICE [auto; or always, off]
+#   DNS_LATENCY_ONLY=1  dns-udp / dns-tcp measure only the latency at the fixed rate (no
+#                 saturation run before each one): more rounds of that step in less time
 #
 # What it does: installs missing peers with apt-get when root (dnsperf, knot, knot-dnsutils,
 # nsd, haproxy, iperf3, jq, curl); builds failoverd and examples/loadgen.rs in release mode;
@@ -90,6 +92,7 @@ if [ -n "$QUICK" ]; then
 fi
 ROUNDS=${ROUNDS:-3}
 DNS_SECONDS=${DNS_SECONDS:-10}
+DNS_LATENCY_ONLY=${DNS_LATENCY_ONLY:-}
 UDP_RATE=${UDP_RATE:-20000}
 TCP_RATE=${TCP_RATE:-10000}
 TP_SECONDS=${TP_SECONDS:-10}
@@ -541,12 +544,13 @@ section_dns() { # udp|tcp
         rotate "$r" failoverd knotd nsd
         for c in "${ORDER[@]}"; do
             case $c in failoverd) port_of=$FDNS ;; knotd) port_of=$KDNS ;; nsd) port_of=$NDNS ;; esac
-            dnsperf_run "$port_of" "$mode" "dns-$mode.$c"
+            [ -n "$DNS_LATENCY_ONLY" ] || dnsperf_run "$port_of" "$mode" "dns-$mode.$c"
             dnsperf_latency "$port_of" "$mode" "$rate" "dns-$mode.$c"
         done
     done
     local peer
     for peer in knotd nsd; do
+        [ -n "$DNS_LATENCY_ONLY" ] && break
         row "DNS ${mode^^}: queries/s at saturation" "dns-$mode.failoverd.qps" "$peer" "dns-$mode.$peer.qps" higher "qps"
     done
     for peer in knotd nsd; do
