@@ -136,15 +136,8 @@ pub async fn run(
     };
     let (supervisor, handle, snapshot) = Supervisor::new(&config, saved.as_ref(), services);
     let background = TaskTracker::new();
-    let control_stop = CancellationToken::new();
-    // The supervisor and the health checks run on a thread of their own: thousands of
-    // checks a second then wake one thread that owns their timers, sockets and the
-    // supervisor's queue, not the proxy workers. With metric handles registered once per
-    // target, this took 2,000 checks a second from 11% to 6.5% of a core
-    // (`benches/compare.sh health-scale`).
-    let (control, control_thread) =
-        crate::runtime_thread::spawn("failoverd-control".into(), control_stop.clone())?;
-    let workers = crate::proxy::Workers::start(config.proxy.workers)?;
+    let threads = Threads::start(&config)?;
+    let control = threads.control.clone();
     background.spawn_on(supervisor.run(root.child_token()), &control);
     background.spawn_on(
         crate::metrics::upkeep(metrics.clone(), root.child_token()),
@@ -162,7 +155,7 @@ pub async fn run(
     let tasks = Tasks {
         background: background.clone(),
         control,
-        workers: workers.handles(),
+        workers: threads.workers.handles(),
         sessions: TaskTracker::new(),
         stop_accepting: root.child_token(),
         session_kill: kill.child_token(),
@@ -189,22 +182,15 @@ pub async fn run(
 
     let ready = Arc::new(AtomicBool::new(true));
     let admin_ctx = AdminCtx {
-        snapshot: snapshot.clone(),
+        snapshot,
         metrics,
         ready: ready.clone(),
-        supervisor: handle.clone(),
-        live: live.clone(),
+        supervisor: handle,
+        live,
         events: events.clone(),
         tokens,
     };
-    let admin_stop = root.child_token();
-    let admin_root = root.clone();
-    let admin_tls = config.admin.tls.clone();
-    let admin_task = tokio::spawn(async move {
-        let result = admin::serve(bound.admin, admin_tls.as_ref(), admin_ctx, admin_stop).await;
-        admin_root.cancel();
-        result
-    });
+    let admin_task = spawn_admin(bound.admin, &config, admin_ctx, &root);
 
     // A subsystem that dies cancels the root, which stops the process like a signal does.
     tokio::select! {
@@ -217,12 +203,18 @@ pub async fn run(
     root.cancel();
     background.close();
     background.wait().await;
-    control_stop.cancel();
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = control_thread.join();
-        workers.stop();
-    })
-    .await;
+    finish(threads, admin_task, &events).await;
+    Ok(())
+}
+
+/// The last of a stop, once every task has ended: threads joined, the admin server's
+/// outcome logged, the stop recorded.
+async fn finish(
+    threads: Threads,
+    admin_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    events: &EventLog,
+) {
+    let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
     match admin_task.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!(error = %format!("{e:#}"), "admin server ended with an error"),
@@ -230,7 +222,56 @@ pub async fn run(
     }
     events.record("stop", None, None, json!({}));
     info!("stopped");
-    Ok(())
+}
+
+/// The threads besides the main runtime's: the control thread and the proxy workers.
+struct Threads {
+    /// The supervisor and the health checks run on a thread of their own: thousands of
+    /// checks a second then wake one thread that owns their timers, sockets and the
+    /// supervisor's queue, not the proxy workers. With metric handles registered once per
+    /// target, this took 2,000 checks a second from 11% to 6.5% of a core
+    /// (`benches/compare.sh health-scale`).
+    control: tokio::runtime::Handle,
+    control_thread: std::thread::JoinHandle<()>,
+    control_stop: CancellationToken,
+    workers: crate::proxy::Workers,
+}
+
+impl Threads {
+    fn start(config: &Config) -> std::io::Result<Threads> {
+        let control_stop = CancellationToken::new();
+        let (control, control_thread) =
+            crate::runtime_thread::spawn("failoverd-control".into(), control_stop.clone())?;
+        let workers = crate::proxy::Workers::start(config.proxy.workers)?;
+        Ok(Threads {
+            control,
+            control_thread,
+            control_stop,
+            workers,
+        })
+    }
+
+    /// Stops every thread and waits for it (blocking: call off the runtime).
+    fn stop(self) {
+        self.control_stop.cancel();
+        let _ = self.control_thread.join();
+        self.workers.stop();
+    }
+}
+
+/// The admin API; its end (an error) cancels `root`, which stops the process.
+fn spawn_admin(
+    listener: TcpListener,
+    config: &Config,
+    ctx: AdminCtx,
+    root: &CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let (stop, root, tls) = (root.child_token(), root.clone(), config.admin.tls.clone());
+    tokio::spawn(async move {
+        let result = admin::serve(listener, tls.as_ref(), ctx, stop).await;
+        root.cancel();
+        result
+    })
 }
 
 /// The state file (its saved decisions) and the event history beside it.
