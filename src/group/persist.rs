@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use super::group_state::GroupState;
 use super::machine::Decision;
-use super::supervisor::{GroupState, Supervisor};
+use super::supervisor::Supervisor;
 use super::AdminState;
 use crate::config::GroupConfig;
 use crate::store::{SavedGroup, SavedTarget, State, StateFile};

@@ -13,8 +13,9 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 use super::commands::CommandError;
+use super::group_state::GroupState;
 use super::persist::decision_for;
-use super::supervisor::{GroupState, Supervisor};
+use super::supervisor::Supervisor;
 use super::Cause;
 use crate::config::Config;
 use crate::health::verdict::Counter;

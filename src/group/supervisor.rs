@@ -16,11 +16,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::machine::{Machine, Policy, Transition};
-use super::snapshot::{Change, GroupSnap, Snapshot, SnapshotReader, TargetSnap};
+use super::group_state::GroupState;
+use super::machine::Transition;
+use super::snapshot::{Change, GroupSnap, Snapshot, SnapshotReader};
 use super::Health;
-use crate::config::{Config, GroupConfig};
-use crate::health::verdict::Counter;
+use crate::config::Config;
 use crate::metrics as m;
 use crate::store::events::EventLog;
 use crate::store::StateFile;
@@ -101,14 +101,6 @@ impl SupervisorHandle {
         rx.await
             .map_err(|_| CommandError::Internal("shutting down".into()))?
     }
-}
-
-pub(super) struct GroupState {
-    pub config: Arc<GroupConfig>,
-    pub machine: Machine,
-    pub counters: Vec<Counter>,
-    pub last_change: Option<Change>,
-    pub disconnect_gen: u64,
 }
 
 /// What the supervisor needs besides the config.
@@ -356,51 +348,6 @@ impl Supervisor {
                 let active = g.machine.active().contains(&i);
                 gauge!(m::TARGET_ACTIVE, &labels).set(if active { 1.0 } else { 0.0 });
             }
-        }
-    }
-}
-
-impl GroupState {
-    pub(super) fn new(config: Arc<GroupConfig>) -> Self {
-        let priorities: Vec<u32> = config.targets.iter().map(|t| t.priority).collect();
-        let policy = Policy {
-            failback: config.failback,
-            failback_hold: config.failback_hold,
-            all_down: config.all_down,
-        };
-        let counters = config
-            .targets
-            .iter()
-            .map(|_| Counter::new(config.health.rise, config.health.fall))
-            .collect();
-        GroupState {
-            machine: Machine::new(&priorities, policy),
-            counters,
-            config,
-            last_change: None,
-            disconnect_gen: 0,
-        }
-    }
-
-    fn snap(&self) -> GroupSnap {
-        GroupSnap {
-            config: self.config.clone(),
-            epoch: self.machine.epoch(),
-            status: self.machine.status(),
-            active: self.machine.active().to_vec(),
-            targets: self
-                .machine
-                .targets()
-                .iter()
-                .map(|t| TargetSnap {
-                    health: t.health,
-                    admin: t.admin,
-                    priority: t.priority,
-                })
-                .collect(),
-            last_change: self.last_change,
-            pin: self.machine.pin(),
-            disconnect_gen: self.disconnect_gen,
         }
     }
 }
