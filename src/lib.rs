@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod dns;
+pub mod fd_limit;
 pub mod group;
 pub mod health;
 pub mod hooks;

@@ -290,6 +290,7 @@ impl Live {
         }
         state.listeners = listeners;
         self.tokens.replace(new.admin.tokens.clone());
+        crate::fd_limit::report_current(&new);
         state.config = new;
         Ok(generation)
     }

@@ -122,6 +122,7 @@ pub async fn run(
     kill: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
+    crate::fd_limit::raise_and_report(&config);
     let (store, saved, events) = open_store(&config, options.fresh_state)?;
     if config.admin.tokens.is_empty() {
         info!(addr = %config.admin.listen, "no [[admin.token]] configured: the admin API is open to local users only");

@@ -39,6 +39,7 @@ pub use answers::Answers;
 pub use build::{AnswerBuilder, BuildError};
 pub use respond::{respond, Transport, OUR_PAYLOAD};
 pub use stats::{DnsMetrics, Tally};
+pub use tcp::MAX_CONNECTIONS as TCP_MAX_CONNECTIONS;
 
 /// What every socket task shares.
 pub struct Ctx {

@@ -47,6 +47,8 @@ pub struct StartOptions {
     pub run_args: Vec<String>,
     /// Extra environment for the child (e.g. a token secret for `secret_env`).
     pub env: Vec<(String, String)>,
+    /// The child's open-file limit (soft, hard), as a service manager would set it.
+    pub nofile: Option<(u64, u64)>,
 }
 
 impl Failoverd {
@@ -70,7 +72,25 @@ impl Failoverd {
             .ok()
             .and_then(|c| c.dns)
             .map_or(0, |d| d.listen.len());
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if let Some((soft, hard)) = opts.nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command
             .args([
                 "--log-format",
                 "json",

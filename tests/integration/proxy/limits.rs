@@ -82,3 +82,94 @@ async fn proxy_idle_timeout_closes_quiet_sessions_only() {
     assert!(busy_for >= Duration::from_millis(1500));
     busy_then_quiet.expect("the busy session closed once quiet");
 }
+
+/// The soft open-file limit failoverd was started with (`/proc/PID/limits`).
+#[cfg(target_os = "linux")]
+fn soft_nofile(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    // "Max open files  SOFT  HARD  files"
+    line.split_whitespace().nth(3).expect("soft").to_string()
+}
+
+/// A service manager's usual low soft limit (256 here) is raised to the hard one at
+/// start: sessions that need more descriptors than it are served, not left in the
+/// backlog by accept's EMFILE.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_raises_a_low_open_file_limit_and_serves_past_it() {
+    // This process holds both ends of every session too.
+    failoverd::fd_limit::raise().expect("raise the test's own limit");
+    let backends = echo_backends();
+    let opts = StartOptions {
+        nofile: Some((256, 4096)),
+        ..Default::default()
+    };
+    let f = Failoverd::start_with(&echo_config(backends.port, "", ""), opts).await;
+    assert_eq!(
+        soft_nofile(f.pid()),
+        "4096",
+        "soft limit raised to the hard one"
+    );
+    let raised = f.log_lines_with("open-file limit raised to the hard limit");
+    assert_eq!(raised.len(), 1, "one line says so: {:?}", f.logs());
+    assert_eq!(
+        (raised[0]["from"].as_u64(), raised[0]["to"].as_u64()),
+        (Some(256), Some(4096))
+    );
+
+    // 200 sessions open at once hold 400 descriptors in failoverd, past the 256 it had.
+    let proxy = f.proxy("app");
+    let mut sessions = Vec::new();
+    for i in 0..200 {
+        let s = echo_session(proxy)
+            .await
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        sessions.push(s);
+    }
+    for (i, s) in sessions.iter_mut().enumerate() {
+        round_trip(s, format!("session {i}").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("session {i} after all were open: {e}"));
+    }
+}
+
+/// A hard limit below what `max_connections` can use is named at start, with both
+/// numbers, and failoverd serves anyway.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_warns_when_the_open_file_limit_is_below_max_connections() {
+    let backends = echo_backends();
+    let opts = StartOptions {
+        nofile: Some((256, 256)),
+        ..Default::default()
+    };
+    let f = Failoverd::start_with(
+        &echo_config(backends.port, "", "max_connections = 5000"),
+        opts,
+    )
+    .await;
+    assert_eq!(soft_nofile(f.pid()), "256");
+    let warned: Vec<_> = f
+        .logs()
+        .into_iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("the open-file limit is below"))
+        })
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning: {:?}", f.logs());
+    assert_eq!(warned[0]["level"], "WARN");
+    assert_eq!(warned[0]["limit"].as_u64(), Some(256));
+    let needed = warned[0]["needed"].as_u64().expect("needed");
+    assert!(
+        needed > 10_000,
+        "5,000 sessions need two descriptors each: {needed}"
+    );
+    let mut s = echo_session(f.proxy("app")).await.expect("still serves");
+    round_trip(&mut s, b"served").await.expect("round trip");
+}
