@@ -102,16 +102,32 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
-/// On Linux a UDP socket gets a blocking thread of its own (see `udp.rs`).
+/// On Linux a UDP socket gets a blocking thread of its own (see `udp.rs`), named so that
+/// `top -H` tells it from the rest; `tasks` waits for it to end.
 #[cfg(target_os = "linux")]
 fn spawn_udp(tasks: &TaskTracker, sock: UdpSocket, ctx: Arc<Ctx>, cancel: CancellationToken) {
-    match sock.into_std() {
-        Ok(std_sock) => {
-            tasks.spawn_blocking(move || udp::serve_blocking(std_sock, ctx, cancel));
-        }
+    let std_sock = match sock.into_std() {
+        Ok(s) => s,
         Err(e) => {
-            tracing::error!(error = %e, "dns udp socket cannot leave the runtime; not served")
+            tracing::error!(error = %e, "dns udp socket cannot leave the runtime; not served");
+            return;
         }
+    };
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        // Linux keeps 15 bytes of a thread's name.
+        .name("failoverd-dns".into())
+        .spawn(move || {
+            udp::serve_blocking(std_sock, ctx, cancel);
+            drop(done);
+        });
+    match spawned {
+        Ok(_) => {
+            tasks.spawn(async move {
+                let _ = finished.await;
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "cannot start a dns udp thread; socket not served"),
     }
 }
 

@@ -339,3 +339,24 @@ async fn tcp_answers_pipelined_queries_in_order() {
     let big = Message::from_vec(&replies[2]).unwrap();
     assert_eq!(big.answers.len(), 40);
 }
+
+/// Each UDP socket (one per CPU) is served by a thread named `failoverd-dns`, so `top -H`
+/// tells them apart; a graceful stop waits for them and exits 0.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_threads_are_named_one_per_cpu_and_end_on_shutdown() {
+    let mut f = Failoverd::start(&static_config()).await;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let named = std::fs::read_dir(format!("/proc/{}/task", f.pid()))
+        .expect("read /proc/PID/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "failoverd-dns")
+        .count();
+    assert_eq!(named, cpus, "one UDP thread per CPU for the one address");
+    let m = ask_type(f.dns[0], Via::Udp, APP, RecordType::A).await;
+    assert_eq!(m.response_code, ResponseCode::NoError);
+
+    f.signal("TERM");
+    let status = f.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "graceful stop: {status:?}");
+}
