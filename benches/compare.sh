@@ -22,11 +22,11 @@
 #   KEEP=1        keep the temporary directory (configs, logs, raw outputs)
 #   CARGO_TARGET_DIR  as for cargo (default target)
 #   Finer knobs (defaults in brackets): DNS_SECONDS [10] UDP_RATE [20000] TCP_RATE [10000]
-#   TP_SECONDS [10] CONN_SECONDS [10] PING_SECONDS [10] IDLE_CONNS [9000] IDLE_HOLD [6]
+#   TP_SECONDS [10] CONN_SECONDS [10] PING_SECONDS [10] IDLE_CONNS [10000, or what ulimit -n allows] IDLE_HOLD [6]
 #   HC_GROUPS [1000] HC_WARMUP [5] HC_SECONDS [20] FO_SECONDS [12] FO_KILL_AFTER [4]
 #   FO_RATE [200] HAPROXY_SPLICE [auto; or always, off]
 #   DNS_LATENCY_ONLY=1  dns-udp / dns-tcp measure only the latency at the fixed rate (no
-#                 saturation run before each one): more rounds of that step in less time
+#                 saturation runs): more rounds of that step in less time
 #
 # What it does: installs missing peers with apt-get when root (dnsperf, knot, knot-dnsutils,
 # nsd, haproxy, iperf3, jq, curl); builds failoverd and examples/loadgen.rs in release mode;
@@ -98,7 +98,6 @@ TCP_RATE=${TCP_RATE:-10000}
 TP_SECONDS=${TP_SECONDS:-10}
 CONN_SECONDS=${CONN_SECONDS:-10}
 PING_SECONDS=${PING_SECONDS:-10}
-IDLE_CONNS=${IDLE_CONNS:-9000}
 IDLE_HOLD=${IDLE_HOLD:-6}
 HC_GROUPS=${HC_GROUPS:-1000}
 HC_WARMUP=${HC_WARMUP:-5}
@@ -107,6 +106,18 @@ FO_SECONDS=${FO_SECONDS:-12}
 FO_KILL_AFTER=${FO_KILL_AFTER:-4}
 FO_RATE=${FO_RATE:-200}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+# Descriptors: each idle session holds two in each proxy, one in the load generator and
+# one in the echo backend (all children of this shell). Root may raise the hard limit.
+ulimit -n 65536 2> /dev/null || ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
+NOFILE=$(ulimit -n)
+# 10,000 idle sessions need 20,000 descriptors in each proxy, plus its listeners and
+# checks. Where the hard limit is lower and cannot be raised (a container without
+# CAP_SYS_RESOURCE), the count is what fits, and the report says so.
+IDLE_MAX=$(((NOFILE - 200) / 2))
+if [ -z "${IDLE_CONNS:-}" ]; then
+    IDLE_CONNS=$((IDLE_MAX < 10000 ? IDLE_MAX : 10000))
+    [ "$IDLE_CONNS" -eq 10000 ] || IDLE_NOTE="$IDLE_CONNS idle connections, not 10,000: ulimit -n is $NOFILE here and cannot be raised"
+fi
 ZONE=bench.test.
 NAMES=50
 T0=$(date +%s)
@@ -287,14 +298,14 @@ haproxy_splice() {
 }
 # haproxy_global FILE [MAXCONN]: the settings shared by every haproxy run.
 haproxy_global() {
-    local maxconn=${2:-9400}
+    local maxconn=${2:-9400} maxpipes=${3:-500}
     cat > "$1" << EOF
 global
     nbthread 2
-    # 20,000 descriptors per process here: 2 x 9,400 connections + 2 x 500 splice pipes
-    # + listeners and checks fit (the default maxpipes, maxconn/4, would not).
+    # haproxy needs 2 x maxconn + 2 x maxpipes descriptors + listeners and checks; the
+    # default maxpipes (maxconn/4) would not fit a limit of 20,000 with 9,400 connections.
     maxconn $maxconn
-    maxpipes 500
+    maxpipes $maxpipes
     # no log: failoverd logs no line per connection either
 
 defaults
@@ -535,17 +546,27 @@ dnsperf_latency() {
     log "  $key at $rate qps: $n responses ($achieved qps), $(cat "$WORK/timeouts"), p50 ${p50} us, p99 ${p99} us"
 }
 
+dns_port() {
+    case $1 in failoverd) echo "$FDNS" ;; knotd) echo "$KDNS" ;; nsd) echo "$NDNS" ;; esac
+}
+
 section_dns() { # udp|tcp
-    local mode=$1 rate r c port_of
+    local mode=$1 rate r c
     if [ "$mode" = udp ]; then rate=$UDP_RATE; else rate=$TCP_RATE; fi
     setup_dns
     log "== dns-$mode: $ROUNDS rounds, ${DNS_SECONDS}s runs, fixed rate $rate qps"
+    # In each round the latency runs come first, then the saturation runs: right after its
+    # own saturation run a server's latency is still settling (failoverd's p50 was 2-4 us
+    # higher for about 6 s), and the fixed-rate latency is meant in steady state. Every
+    # contender's latency run follows the same kind of run: another server's.
     for r in $(seq 1 "$ROUNDS"); do
         rotate "$r" failoverd knotd nsd
         for c in "${ORDER[@]}"; do
-            case $c in failoverd) port_of=$FDNS ;; knotd) port_of=$KDNS ;; nsd) port_of=$NDNS ;; esac
-            [ -n "$DNS_LATENCY_ONLY" ] || dnsperf_run "$port_of" "$mode" "dns-$mode.$c"
-            dnsperf_latency "$port_of" "$mode" "$rate" "dns-$mode.$c"
+            dnsperf_latency "$(dns_port "$c")" "$mode" "$rate" "dns-$mode.$c"
+        done
+        [ -n "$DNS_LATENCY_ONLY" ] && continue
+        for c in "${ORDER[@]}"; do
+            dnsperf_run "$(dns_port "$c")" "$mode" "dns-$mode.$c"
         done
     done
     local peer
@@ -752,6 +773,9 @@ section_latency() {
 section_memory() {
     stop_proxies
     log "== memory: $IDLE_CONNS idle proxied connections, fresh proxy each run"
+    [ "$IDLE_CONNS" -le "$IDLE_MAX" ] ||
+        die "memory: $IDLE_CONNS idle connections need $((2 * IDLE_CONNS + 200)) open files per proxy; ulimit -n is $NOFILE (raise it, or lower IDLE_CONNS)"
+    [ -z "${IDLE_NOTE:-}" ] || log "  $IDLE_NOTE"
     local b_echo f_port h_port adm r c pid before after out ready
     port; b_echo=$PORT
     port; f_port=$PORT
@@ -773,12 +797,14 @@ listen = "127.0.0.1:$f_port"
 target_port = $b_echo
 connect_timeout = "1s"
 idle_timeout = "10m"
-max_connections = 10000
+max_connections = $((IDLE_CONNS + 10))
 [[group.target]]
 name = "main"
 address = "127.0.0.1"
 EOF
-    haproxy_global "$WORK/haproxy-mem.cfg"
+    # Idle sessions never splice: few pipes, so that the descriptors fit (0 would mean
+    # the default, maxconn/4).
+    haproxy_global "$WORK/haproxy-mem.cfg" $((IDLE_CONNS + 10)) 10
     cat >> "$WORK/haproxy-mem.cfg" << EOF
 
 frontend f_idle
@@ -1034,6 +1060,9 @@ echo
 echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)."
 echo "Versions: failoverd $("$FAILOVERD" --version | awk '{ print $2 }') ($(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2> /dev/null || echo ' + uncommitted changes to src')), HAProxy $("$HAPROXY" -v | awk 'NR == 1 { print $3 }'), knotd $("$KNOTD" --version | awk '{ print $NF }'), NSD $("$NSD" -v 2>&1 | awk 'NR == 1 { print $3 }'), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }'), iperf3 $(iperf3 --version | awk 'NR == 1 { print $2 }')."
 echo "Load generators and servers share the cores; medians of $ROUNDS alternating rounds; run took ${ELAPSED}s; load average (1/5/15 min) at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg) (anything above what this script runs is other work on the machine)."
+if want memory && [ -n "${IDLE_NOTE:-}" ]; then
+    echo "Memory rows: $IDLE_NOTE (an idle session holds two descriptors in the proxy)."
+fi
 echo
 echo "| measurement | unit | failoverd | peer | peer value | failoverd/peer | better | ahead |"
 echo "|---|---|---|---|---|---|---|---|"
