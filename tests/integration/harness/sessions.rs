@@ -49,6 +49,24 @@ pub async fn echo_session(proxy: SocketAddr) -> io::Result<TcpStream> {
     Ok(s)
 }
 
+/// Opens `count` echo sessions through `proxy`, all held at once, then proves each still
+/// relays once the last is open; panics naming the session that failed. Returns them open.
+pub async fn hold_echo_sessions(proxy: SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut sessions = Vec::with_capacity(count);
+    for i in 0..count {
+        let s = echo_session(proxy)
+            .await
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        sessions.push(s);
+    }
+    for (i, s) in sessions.iter_mut().enumerate() {
+        round_trip(s, format!("session {i}").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("session {i} after all {count} were open: {e}"));
+    }
+    sessions
+}
+
 /// Waits up to `limit` for the peer to close `s` (a read returns EOF or an error) and
 /// returns how long that took. Data, or nothing within `limit`, is an error.
 pub async fn wait_closed<S>(s: &mut S, limit: Duration) -> Result<Duration, String>

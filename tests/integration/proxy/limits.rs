@@ -123,18 +123,7 @@ async fn proxy_raises_a_low_open_file_limit_and_serves_past_it() {
 
     // 200 sessions open at once hold 400 descriptors in failoverd, past the 256 it had.
     let proxy = f.proxy("app");
-    let mut sessions = Vec::new();
-    for i in 0..200 {
-        let s = echo_session(proxy)
-            .await
-            .unwrap_or_else(|e| panic!("session {i}: {e}"));
-        sessions.push(s);
-    }
-    for (i, s) in sessions.iter_mut().enumerate() {
-        round_trip(s, format!("session {i}").as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("session {i} after all were open: {e}"));
-    }
+    let _sessions = hold_echo_sessions(proxy, 200).await;
 }
 
 /// A hard limit below what `max_connections` can use is named at start, with both

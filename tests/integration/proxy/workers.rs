@@ -27,18 +27,7 @@ async fn proxy_workers_serve_concurrent_sessions_and_change_only_on_restart() {
 
     // Sessions open at once, spread over the workers by whichever is free: all relay.
     let proxy = f.proxy("app");
-    let mut sessions = Vec::new();
-    for i in 0..48 {
-        let s = echo_session(proxy)
-            .await
-            .unwrap_or_else(|e| panic!("session {i}: {e}"));
-        sessions.push(s);
-    }
-    for (i, s) in sessions.iter_mut().enumerate() {
-        round_trip(s, format!("session {i}").as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("session {i}: {e}"));
-    }
+    let mut sessions = hold_echo_sessions(proxy, 48).await;
 
     // A reload cannot change the count: refused, named, and everything keeps serving.
     std::fs::write(
