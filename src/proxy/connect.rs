@@ -93,23 +93,23 @@ async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<Sock
 /// The same options on a listening socket: accepted sockets inherit them (Linux), which
 /// saves four setsockopt calls per client connection.
 pub fn tune_listener(listener: &impl std::os::fd::AsFd) {
-    let sock = SockRef::from(listener);
-    let _ = sock.set_tcp_nodelay(true);
-    let keepalive = TcpKeepalive::new()
-        .with_time(KEEPALIVE_IDLE)
-        .with_interval(KEEPALIVE_INTERVAL);
-    let _ = sock.set_tcp_keepalive(&keepalive);
+    set_options(&SockRef::from(listener));
+}
+
+/// Applied to a target connection before its SYN (see `crate::tcp::connect`).
+fn tune(sock: &Socket) -> io::Result<()> {
+    set_options(sock);
+    Ok(())
 }
 
 /// Low latency for small writes, and keepalive so dead peers do not pin a session forever.
 /// Failing to set either costs latency or detection time, not the connection.
-fn tune(sock: &Socket) -> io::Result<()> {
+fn set_options(sock: &Socket) {
     let _ = sock.set_tcp_nodelay(true);
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL);
     let _ = sock.set_tcp_keepalive(&keepalive);
-    Ok(())
 }
 
 #[cfg(test)]
