@@ -20,6 +20,7 @@ use crate::group::supervisor::{Services, Supervisor};
 use crate::health::probe::Prober;
 use crate::hooks;
 use crate::live::{Live, Shared, Tasks};
+use crate::runtime_thread::RuntimeThreads;
 use crate::store::events::EventLog;
 use crate::store::{with_suffix, StateFile};
 
@@ -138,7 +139,7 @@ pub async fn run(
     let (supervisor, handle, snapshot) = Supervisor::new(&config, saved.as_ref(), services);
     let background = TaskTracker::new();
     let threads = Threads::start(&config)?;
-    let control = threads.control.clone();
+    let control = threads.control();
     background.spawn_on(supervisor.run(root.child_token()), &control);
     background.spawn_on(
         crate::metrics::upkeep(metrics.clone(), root.child_token()),
@@ -156,7 +157,7 @@ pub async fn run(
     let tasks = Tasks {
         background: background.clone(),
         control,
-        workers: threads.workers.handles(),
+        workers: threads.workers(),
         sessions: TaskTracker::new(),
         stop_accepting: root.child_token(),
         session_kill: kill.child_token(),
@@ -225,38 +226,33 @@ async fn finish(
     info!("stopped");
 }
 
-/// The threads besides the main runtime's: the control thread and the proxy workers.
-struct Threads {
-    /// The supervisor and the health checks run on a thread of their own: thousands of
-    /// checks a second then wake one thread that owns their timers, sockets and the
-    /// supervisor's queue, not the proxy workers. With metric handles registered once per
-    /// target, this took 2,000 checks a second from 11% to 6.5% of a core
-    /// (`benches/compare.sh health-scale`).
-    control: tokio::runtime::Handle,
-    control_thread: std::thread::JoinHandle<()>,
-    control_stop: CancellationToken,
-    workers: crate::proxy::Workers,
-}
+/// The threads besides the main runtime's, each with its own event loop: the control
+/// thread first, then the proxy workers (`[proxy] workers`).
+///
+/// The supervisor and the health checks run on the control thread: thousands of checks a
+/// second then wake one thread that owns their timers, sockets and the supervisor's queue,
+/// not the proxy workers. With metric handles registered once per target, this took
+/// 2,000 checks a second from 11% to 6.5% of a core (`benches/compare.sh health-scale`).
+struct Threads(RuntimeThreads);
 
 impl Threads {
     fn start(config: &Config) -> std::io::Result<Threads> {
-        let control_stop = CancellationToken::new();
-        let (control, control_thread) =
-            crate::runtime_thread::spawn("failoverd-control".into(), control_stop.clone())?;
-        let workers = crate::proxy::Workers::start(config.proxy.workers)?;
-        Ok(Threads {
-            control,
-            control_thread,
-            control_stop,
-            workers,
-        })
+        let workers = (0..config.proxy.workers.max(1)).map(|i| format!("failoverd-proxy-{i}"));
+        let names = std::iter::once("failoverd-control".to_string()).chain(workers);
+        RuntimeThreads::start(names).map(Threads)
+    }
+
+    fn control(&self) -> tokio::runtime::Handle {
+        self.0.handles()[0].clone()
+    }
+
+    fn workers(&self) -> Vec<tokio::runtime::Handle> {
+        self.0.handles()[1..].to_vec()
     }
 
     /// Stops every thread and waits for it (blocking: call off the runtime).
     fn stop(self) {
-        self.control_stop.cancel();
-        let _ = self.control_thread.join();
-        self.workers.stop();
+        self.0.stop();
     }
 }
 

@@ -7,8 +7,6 @@ mod listener;
 mod session;
 #[cfg(target_os = "linux")]
 mod splice;
-mod workers;
 
 pub use connect::tune_listener;
 pub use listener::{serve, ListenerCtx};
-pub use workers::Workers;
