@@ -86,10 +86,10 @@ pub fn raise_and_report(config: &Config) {
     }
 }
 
-/// Reports the limit against a reloaded `config`.
-pub fn report_current(config: &Config) {
+/// Reports the limit against what a reloaded config `needed`.
+pub fn report_current(needed: u64) {
     if let Ok(limit) = current() {
-        report(&limit, needed_for(config));
+        report(&limit, needed);
     }
 }
 

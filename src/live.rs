@@ -243,7 +243,11 @@ impl Live {
             .command(Command::Reload(Box::new(new.clone())), actor)
             .await
             .map_err(|e| e.to_string())?;
-        self.swap_in(new, generation, fresh)
+        let needed = crate::fd_limit::needed_for(&new);
+        let generation = self.swap_in(new, generation, fresh)?;
+        // Outside the state lock: a log line, maybe a warning.
+        crate::fd_limit::report_current(needed);
+        Ok(generation)
     }
 
     /// Restarts checkers and reconciles listeners for the new generation.
@@ -298,7 +302,6 @@ impl Live {
         }
         state.listeners = listeners;
         self.tokens.replace(new.admin.tokens.clone());
-        crate::fd_limit::report_current(&new);
         state.config = new;
         Ok(generation)
     }

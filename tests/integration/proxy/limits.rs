@@ -161,4 +161,27 @@ async fn proxy_warns_when_the_open_file_limit_is_below_max_connections() {
     );
     let mut s = echo_session(f.proxy("app")).await.expect("still serves");
     round_trip(&mut s, b"served").await.expect("round trip");
+
+    // A reload names the shortfall again.
+    let (status, body) = f.post("/v1/reload", "", None).await;
+    assert_eq!(status, 200, "{body}");
+    let warnings = || {
+        f.logs()
+            .into_iter()
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("the open-file limit is below"))
+            })
+            .count()
+    };
+    eventually(
+        Duration::from_secs(5),
+        "a second warning after the reload",
+        || {
+            let n = warnings();
+            async move { (n == 2).then_some(()) }
+        },
+    )
+    .await;
 }
