@@ -152,9 +152,7 @@ async fn failover(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
         active(g) == [sc.backup.as_str()]
     })
     .await?;
-    let (ok, failed) = traffic.stop().await;
-    let total = ok + failed + first.requests;
-    let failed = failed + first.failed;
+    let (total, failed) = traffic.stop(first).await;
     say(&format!(
         "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks or refused connects); {failed} of {} requests failed",
         sc.backup,
@@ -192,9 +190,7 @@ async fn failback(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
     })
     .await?;
     let back = wait_for(sc.proxy, &sc.main, PHASE_LIMIT).await?;
-    let (ok, failed) = traffic.stop().await;
-    let total = ok + failed + back.requests;
-    let failed = failed + back.failed;
+    let (total, failed) = traffic.stop(back).await;
     say(&format!(
         "failback: \"{}\" serves again {} ms after it was restored; {failed} of {} requests failed",
         sc.main,
@@ -300,10 +296,12 @@ impl Traffic {
         Traffic { stop, task }
     }
 
-    /// Stops sending; returns (ok, failed).
-    async fn stop(&mut self) -> (u32, u32) {
+    /// Stops sending; returns (requests, failed) of the phase: this traffic's and the
+    /// probing requests' of `probe` together.
+    async fn stop(&mut self, probe: Progress) -> (u32, u32) {
         self.stop.cancel();
-        (&mut self.task).await.unwrap_or((0, 0))
+        let (ok, failed) = (&mut self.task).await.unwrap_or((0, 0));
+        (ok + failed + probe.requests, failed + probe.failed)
     }
 }
 
