@@ -57,7 +57,7 @@ fn supervisor(config: &Config) -> failoverd::group::snapshot::SnapshotReader {
         events: Arc::new(EventLog::open(None, 16)),
         notices: None,
     };
-    let (_sup, _handle, reader) = Supervisor::new(config, None, services);
+    let (_sup, _handle, reader) = Supervisor::new(config, None, &[], services);
     reader
 }
 
@@ -115,6 +115,8 @@ fn machine(c: &mut Criterion) {
         failback: Failback::Auto,
         failback_hold: Duration::ZERO,
         all_down: AllDown::FailStatic,
+        flap_limit: 3,
+        flap_window: Duration::from_secs(60),
     };
     let mut m = Machine::new(&[1, 1, 2, 2], policy);
     let now = tokio::time::Instant::now();

@@ -3,16 +3,19 @@
 
 pub mod admin;
 pub mod config;
+pub mod critical;
 pub mod demo;
 pub mod dns;
+pub mod fault;
 pub mod fd_limit;
 pub mod group;
 pub mod health;
 pub mod hooks;
 pub mod http1;
-pub mod live;
+pub mod local_error;
 pub mod metrics;
 pub mod proxy;
+pub mod reconfig;
 pub mod runtime_thread;
 pub mod server;
 pub mod store;

@@ -23,6 +23,10 @@ pub const PROXY_BYTES_TOTAL: &str = "failoverd_proxy_bytes_total";
 pub const PROXY_CONNECT_DURATION: &str = "failoverd_proxy_connect_duration_seconds";
 pub const CONFIG_RELOADS_TOTAL: &str = "failoverd_config_reloads_total";
 pub const BUILD_INFO: &str = "failoverd_build_info";
+pub const GROUP_STATE: &str = "failoverd_group_state";
+pub const TARGET_FLAPPING: &str = "failoverd_target_flapping";
+pub const LOCAL_ERRORS_TOTAL: &str = "failoverd_local_errors_total";
+pub const SUBSYSTEM_UP: &str = "failoverd_subsystem_up";
 
 /// Every metric name, for the test that checks each has a HELP line.
 pub const ALL: &[&str] = &[
@@ -41,6 +45,10 @@ pub const ALL: &[&str] = &[
     PROXY_CONNECT_DURATION,
     CONFIG_RELOADS_TOTAL,
     BUILD_INFO,
+    GROUP_STATE,
+    TARGET_FLAPPING,
+    LOCAL_ERRORS_TOTAL,
+    SUBSYSTEM_UP,
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -138,4 +146,20 @@ fn describe() {
         "Config reloads by result (ok or error)."
     );
     describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
+    describe_gauge!(
+        GROUP_STATE,
+        "1 for the group's current state (primary, failed_over, all_down), 0 for the others."
+    );
+    describe_gauge!(
+        TARGET_FLAPPING,
+        "1 while the target is flapping (went down flap_limit times within flap_window and has not been stable for failback_hold since)."
+    );
+    describe_counter!(
+        LOCAL_ERRORS_TOTAL,
+        "Failures that were failoverd's own (out of descriptors, buffers or local ports), by kind; never counted against a target."
+    );
+    describe_gauge!(
+        SUBSYSTEM_UP,
+        "1 while the subsystem (supervisor, checkers, dns, hooks, reload, admin) runs; 0 once it has ended."
+    );
 }

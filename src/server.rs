@@ -15,11 +15,13 @@ use tracing::{info, warn};
 
 use crate::admin::{self, AdminCtx, Tokens};
 use crate::config::Config;
+use crate::critical::Subsystems;
 use crate::dns;
 use crate::group::supervisor::{Services, Supervisor};
+use crate::health::checker::Checkers;
 use crate::health::probe::Prober;
 use crate::hooks;
-use crate::live::{Live, Shared, Tasks};
+use crate::reconfig::{Listeners, Parts, ProxyRuntime, Reconfig};
 use crate::runtime_thread::RuntimeThreads;
 use crate::store::events::EventLog;
 use crate::store::{with_suffix, StateFile};
@@ -114,7 +116,8 @@ pub struct RunOptions {
 const EVENTS_KEPT: usize = 1000;
 
 /// Runs everything until `shutdown` fires, then drains sessions for up to
-/// `proxy.drain_timeout` (or until `kill` fires) and returns.
+/// `proxy.drain_timeout` (or until `kill` fires) and returns. A critical subsystem that
+/// dies stops it the same way, and then it returns the failure (a non-zero exit).
 pub async fn run(
     config: Config,
     bound: Bound,
@@ -123,6 +126,7 @@ pub async fn run(
     kill: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
+    crate::local_error::register();
     crate::fd_limit::raise_and_report(&config);
     let (store, saved, events) = open_store(&config, options.fresh_state)?;
     if config.admin.tokens.is_empty() {
@@ -130,57 +134,74 @@ pub async fn run(
     }
 
     let root = CancellationToken::new();
+    let subsystems = Subsystems::new(root.clone());
     let (notices, notices_rx) = tokio::sync::mpsc::unbounded_channel();
     let services = Services {
         store: Some(store),
         events: events.clone(),
         notices: Some(notices),
     };
-    let (supervisor, handle, snapshot) = Supervisor::new(&config, saved.as_ref(), services);
+    let stop_accepting = root.child_token();
+    let mut checkers = Checkers::new(stop_accepting.child_token(), subsystems.clone());
+    let plan = checkers.plan(&config)?;
+    let (supervisor, handle, snapshot) =
+        Supervisor::new(&config, saved.as_ref(), &plan.ids, services);
     let background = TaskTracker::new();
     let threads = Threads::start(&config)?;
     let control = threads.control();
-    background.spawn_on(supervisor.run(root.child_token()), &control);
+    let main_rt = tokio::runtime::Handle::current();
+    subsystems.spawn(
+        "supervisor",
+        supervisor.run(root.child_token()),
+        &control,
+        &background,
+    );
     background.spawn_on(
         crate::metrics::upkeep(metrics.clone(), root.child_token()),
         &control,
     );
-    background.spawn(hooks::dispatch::run(
+    let hooks = hooks::dispatch::run(
         notices_rx,
         snapshot.clone(),
         events.clone(),
         background.clone(),
         root.child_token(),
-    ));
-    background.spawn(dns::serve(bound.dns, snapshot.clone(), root.child_token()));
+    );
+    subsystems.spawn("hooks", hooks, &main_rt, &background);
+    if !bound.dns.is_empty() {
+        let dns = dns::serve(bound.dns, snapshot.clone(), root.child_token());
+        subsystems.spawn("dns", dns, &main_rt, &background);
+    }
+    checkers.apply(plan, &handle, &background, &control);
 
-    let tasks = Tasks {
+    let proxy_rt = ProxyRuntime {
         background: background.clone(),
-        control,
         workers: threads.workers(),
         sessions: TaskTracker::new(),
-        stop_accepting: root.child_token(),
+        stop_accepting: stop_accepting.clone(),
         session_kill: kill.child_token(),
     };
-    let (sessions, stop_accepting, session_kill) = (
-        tasks.sessions.clone(),
-        tasks.stop_accepting.clone(),
-        tasks.session_kill.clone(),
-    );
+    let (sessions, session_kill) = (proxy_rt.sessions.clone(), proxy_rt.session_kill.clone());
+    let mut listeners = Listeners::new(proxy_rt, snapshot.clone(), handle.clone());
+    listeners.start(&config, bound.proxies);
     let tokens = Tokens::new(config.admin.tokens.clone());
-    let live = Live::start(
-        config.clone(),
-        options.config_path.clone(),
-        bound.proxies,
-        Shared {
-            supervisor: handle.clone(),
-            snapshot: snapshot.clone(),
-            events: events.clone(),
-            tokens: tokens.clone(),
-        },
-        tasks,
-    )?;
-    background.spawn(reload_on_sighup(live.clone(), root.child_token()));
+    let (reconfig, reload, requests) = Reconfig::new(Parts {
+        config: config.clone(),
+        config_path: options.config_path.clone(),
+        supervisor: handle.clone(),
+        events: events.clone(),
+        tokens: tokens.clone(),
+        checkers,
+        listeners,
+        control,
+        background: background.clone(),
+    });
+    subsystems.spawn(
+        "reload",
+        reconfig.run(requests, root.child_token()),
+        &main_rt,
+        &background,
+    );
 
     let ready = Arc::new(AtomicBool::new(true));
     let admin_ctx = AdminCtx {
@@ -188,40 +209,43 @@ pub async fn run(
         metrics,
         ready: ready.clone(),
         supervisor: handle,
-        live,
+        reload,
         events: events.clone(),
         tokens,
+        subsystems: subsystems.clone(),
     };
-    let admin_task = spawn_admin(bound.admin, &config, admin_ctx, &root);
+    spawn_admin(
+        bound.admin,
+        &config,
+        admin_ctx,
+        &root,
+        &subsystems,
+        &background,
+    );
 
     // A subsystem that dies cancels the root, which stops the process like a signal does.
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = root.cancelled() => warn!("a subsystem stopped; shutting down"),
     }
+    subsystems.stopping();
     ready.store(false, Ordering::Relaxed);
     stop_accepting.cancel();
     drain(&sessions, config.proxy.drain_timeout, &session_kill, &kill).await;
     root.cancel();
     background.close();
     background.wait().await;
-    finish(threads, admin_task, &events).await;
-    Ok(())
+    finish(threads, &events).await;
+    match subsystems.failure() {
+        Some(failure) => Err(anyhow::anyhow!(failure)),
+        None => Ok(()),
+    }
 }
 
 /// The last of a stop, once every task has ended: threads joined, the admin server's
 /// outcome logged, the stop recorded.
-async fn finish(
-    threads: Threads,
-    admin_task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    events: &EventLog,
-) {
+async fn finish(threads: Threads, events: &EventLog) {
     let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
-    match admin_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %format!("{e:#}"), "admin server ended with an error"),
-        Err(e) => warn!(error = %e, "admin server task failed"),
-    }
     events.record("stop", None, None, json!({}));
     info!("stopped");
 }
@@ -256,19 +280,22 @@ impl Threads {
     }
 }
 
-/// The admin API; its end (an error) cancels `root`, which stops the process.
+/// The admin API, a critical subsystem: its end (an error) stops the process.
 fn spawn_admin(
     listener: TcpListener,
     config: &Config,
     ctx: AdminCtx,
     root: &CancellationToken,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    let (stop, root, tls) = (root.child_token(), root.clone(), config.admin.tls.clone());
-    tokio::spawn(async move {
-        let result = admin::serve(listener, tls.as_ref(), ctx, stop).await;
-        root.cancel();
-        result
-    })
+    subsystems: &Subsystems,
+    tracker: &TaskTracker,
+) {
+    let (stop, tls) = (root.child_token(), config.admin.tls.clone());
+    let task = async move {
+        if let Err(e) = admin::serve(listener, tls.as_ref(), ctx, stop).await {
+            warn!(error = %format!("{e:#}"), "admin server ended with an error");
+        }
+    };
+    subsystems.spawn("admin", task, &tokio::runtime::Handle::current(), tracker);
 }
 
 /// The state file (its saved decisions) and the event history beside it.
@@ -324,22 +351,5 @@ fn load_state(store: &StateFile, fresh: bool) -> anyhow::Result<Option<crate::st
             Ok(None)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-async fn reload_on_sighup(live: Arc<Live>, stop: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        warn!("cannot install the SIGHUP handler; reload through the API only");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = hup.recv() => {
-                info!(signal = "SIGHUP", "reloading the config");
-                let _ = live.reload("SIGHUP").await;
-            }
-        }
     }
 }

@@ -26,9 +26,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AdminTls, Role};
+use crate::critical::{Status, Subsystems};
 use crate::group::snapshot::SnapshotReader;
 use crate::group::supervisor::SupervisorHandle;
-use crate::live::Live;
+use crate::reconfig::ReloadHandle;
 use crate::store::events::EventLog;
 
 pub use auth::Tokens;
@@ -40,9 +41,11 @@ pub struct AdminCtx {
     /// Cleared when the process starts draining, so load balancers stop sending.
     pub ready: Arc<AtomicBool>,
     pub supervisor: SupervisorHandle,
-    pub live: Arc<Live>,
+    pub reload: ReloadHandle,
     pub events: Arc<EventLog>,
     pub tokens: Tokens,
+    /// What `/ready` reports beside draining.
+    pub subsystems: Subsystems,
 }
 
 pub fn router(ctx: AdminCtx) -> Router {
@@ -102,12 +105,30 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// 200 while every critical subsystem runs and the process is not draining; the body
+/// names each subsystem and its status either way.
 async fn ready(State(ctx): State<AdminCtx>) -> Response {
-    if ctx.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n").into_response()
+    let statuses = ctx.subsystems.statuses();
+    let all_running = statuses.iter().all(|(_, s)| *s == Status::Running);
+    let status = match (ctx.ready.load(Ordering::Relaxed), all_running) {
+        (true, true) => "ready",
+        (false, _) => "draining",
+        (true, false) => "failed",
+    };
+    let subsystems: serde_json::Map<String, serde_json::Value> = statuses
+        .into_iter()
+        .map(|(name, s)| (name.to_string(), json!(s)))
+        .collect();
+    let code = if status == "ready" {
+        StatusCode::OK
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({ "status": status, "subsystems": subsystems })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {

@@ -158,7 +158,7 @@ pub async fn reload(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response
         Ok(a) => a,
         Err(denied) => return denied.into_response(),
     };
-    match ctx.live.reload(&actor).await {
+    match ctx.reload.reload(&actor).await {
         Ok(generation) => Json(json!({ "result": "ok", "generation": generation })).into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }

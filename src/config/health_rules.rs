@@ -24,6 +24,10 @@ pub(super) fn validate_health(
         timeout,
         rise,
         fall,
+        passive_fall,
+        passive_window,
+        flap_limit,
+        flap_window,
         path,
         host,
         status,
@@ -36,6 +40,10 @@ pub(super) fn validate_health(
     let (interval, timeout) = timing(scope, interval, timeout)?;
     let rise = at_least_one(scope, "rise", rise)?;
     let fall = at_least_one(scope, "fall", fall)?;
+    let passive_fall = at_least_one(scope, "passive_fall", passive_fall.or(Some(3)))?;
+    let passive_window = positive(scope, "passive_window", passive_window, 2)?;
+    let flap_limit = at_least_one(scope, "flap_limit", flap_limit.or(Some(3)))?;
+    let flap_window = positive(scope, "flap_window", flap_window, 60)?;
     let port = check_port(scope, port, listeners)?;
     // The kind first: with an unknown kind, "health.path is only valid for http ..." would
     // blame the wrong field.
@@ -86,7 +94,23 @@ pub(super) fn validate_health(
         timeout,
         rise,
         fall,
+        passive_fall,
+        passive_window,
+        flap_limit,
+        flap_window,
     })
+}
+
+/// A window, defaulted to `default_s` seconds; zero would make its counter meaningless.
+fn positive(scope: &str, field: &str, value: Option<Duration>, default_s: u64) -> Result<Duration> {
+    let value = value.unwrap_or(Duration::from_secs(default_s));
+    if value.is_zero() {
+        return Err(ConfigError::new(
+            scope,
+            format!("health.{field} must be greater than 0s"),
+        ));
+    }
+    Ok(value)
 }
 
 /// Interval and timeout, defaulted; a check must end before the next one starts.

@@ -151,6 +151,13 @@ pub struct HealthConfig {
     pub timeout: Duration,
     pub rise: u32,
     pub fall: u32,
+    /// Failed client connects (passive signals) that mark a target down...
+    pub passive_fall: u32,
+    /// ...when they all fall within this window.
+    pub passive_window: Duration,
+    /// Downs within `flap_window` that make a target flapping.
+    pub flap_limit: u32,
+    pub flap_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -171,6 +171,16 @@ pub struct RawHealth {
     pub timeout: Option<Duration>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+    /// Failed client connects through the proxy that mark a target down (default 3)...
+    pub passive_fall: Option<u32>,
+    /// ...when they happen within this window (default 2s).
+    #[serde(default, with = "serde_opt")]
+    pub passive_window: Option<Duration>,
+    /// Times a target may go down within `flap_window` before it is flapping (default 3).
+    pub flap_limit: Option<u32>,
+    /// Default 60s.
+    #[serde(default, with = "serde_opt")]
+    pub flap_window: Option<Duration>,
     /// HTTP path (http/https).
     pub path: Option<String>,
     /// HTTP Host header (http/https); default the target address.

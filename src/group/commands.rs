@@ -6,7 +6,7 @@
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::machine::Transition;
+use super::machine::{AllDownEdge, Transition};
 use super::supervisor::Supervisor;
 use super::{AdminState, Cause};
 use crate::config::Config;
@@ -35,7 +35,15 @@ pub enum Command {
     Disconnect {
         group: String,
     },
-    Reload(Box<Config>),
+    /// A new config, and the checker id of each of its targets.
+    Reload(Box<ReloadPlan>),
+}
+
+/// What a reload hands the supervisor.
+#[derive(Debug)]
+pub struct ReloadPlan {
+    pub config: Config,
+    pub checks: Vec<Vec<crate::health::checker::CheckId>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,34 +70,39 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The notice for an automatic transition; `None` for a change inside one tier.
-    pub fn transition(
+    /// The notices of an automatic transition: `all_down` or `recovered` when the group
+    /// enters or leaves the all-down state, `failover` or `failback` when it changes tier;
+    /// none for a change inside one tier.
+    pub fn for_transition(
         group: &str,
         t: &Transition,
-        from: Vec<String>,
-        to: Vec<String>,
+        from: &[String],
+        to: &[String],
         actor: Option<&str>,
-    ) -> Option<Notice> {
-        let trigger = if t.to.is_empty() {
-            "all_down"
-        } else if t.from.is_empty() {
-            "recovered"
-        } else if t.is_failback() {
-            "failback"
-        } else if t.is_failover() {
-            "failover"
-        } else {
-            return None;
-        };
-        Some(Notice {
-            group: group.into(),
-            trigger,
-            from,
-            to,
-            cause: t.cause,
-            epoch: t.epoch,
-            actor: actor.map(String::from),
-        })
+    ) -> Vec<Notice> {
+        let mut triggers = Vec::new();
+        match t.all_down {
+            Some(AllDownEdge::Entered) => triggers.push("all_down"),
+            Some(AllDownEdge::Left) => triggers.push("recovered"),
+            None => {}
+        }
+        if t.moved() && t.is_failback() {
+            triggers.push("failback");
+        } else if t.moved() && t.is_failover() {
+            triggers.push("failover");
+        }
+        triggers
+            .into_iter()
+            .map(|trigger| Notice {
+                group: group.into(),
+                trigger,
+                from: from.to_vec(),
+                to: to.to_vec(),
+                cause: t.cause,
+                epoch: t.epoch,
+                actor: actor.map(String::from),
+            })
+            .collect()
     }
 }
 
@@ -100,7 +113,10 @@ impl Supervisor {
         actor: &str,
     ) -> Result<u64, CommandError> {
         let command = match command {
-            Command::Reload(config) => return self.reload(*config, actor).await,
+            Command::Reload(plan) => {
+                let ReloadPlan { config, checks } = *plan;
+                return self.reload(config, checks, actor).await;
+            }
             other => other,
         };
         let (gi, action) = self.locate(&command)?;

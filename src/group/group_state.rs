@@ -6,12 +6,14 @@ use std::sync::Arc;
 use super::machine::{Machine, Policy};
 use super::snapshot::{Change, GroupSnap, TargetSnap};
 use crate::config::GroupConfig;
-use crate::health::verdict::Counter;
+use crate::health::verdict::{Counter, PassiveWindow};
 
 pub(super) struct GroupState {
     pub config: Arc<GroupConfig>,
     pub machine: Machine,
     pub counters: Vec<Counter>,
+    /// Failed client connects per target, counted apart from the active checks.
+    pub passive: Vec<PassiveWindow>,
     pub last_change: Option<Change>,
     pub disconnect_gen: u64,
 }
@@ -23,15 +25,24 @@ impl GroupState {
             failback: config.failback,
             failback_hold: config.failback_hold,
             all_down: config.all_down,
+            flap_limit: config.health.flap_limit,
+            flap_window: config.health.flap_window,
         };
         let counters = config
             .targets
             .iter()
             .map(|_| Counter::new(config.health.rise, config.health.fall))
             .collect();
+        let h = &config.health;
+        let passive = config
+            .targets
+            .iter()
+            .map(|_| PassiveWindow::new(h.passive_fall, h.passive_window))
+            .collect();
         GroupState {
             machine: Machine::new(&priorities, policy),
             counters,
+            passive,
             config,
             last_change: None,
             disconnect_gen: 0,

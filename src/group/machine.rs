@@ -1,10 +1,12 @@
 //! The failover state machine of one group: pure, no I/O, no clock (time is passed in).
 //!
-//! Inputs are verdicts (a target is up or down), admin states and the passage of time;
-//! the output is at most one `Transition` per input, only when the set of active targets
-//! changes. Table tests below cover failover, failback with hold, manual failback, all-down
-//! policies, and the absence of spurious or ping-pong transitions.
+//! Inputs are verdicts (a target is up or down), failed checks that did not flip a verdict,
+//! admin states and the passage of time; the output is at most one `Transition` per input,
+//! only when the set of active targets or the all-down state changes. Table tests below
+//! cover failover, failback with hold, manual failback, all-down policies, flap damping,
+//! and the absence of spurious or ping-pong transitions.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -16,6 +18,9 @@ pub struct Policy {
     pub failback: Failback,
     pub failback_hold: Duration,
     pub all_down: AllDown,
+    /// A target that went down `flap_limit` times within `flap_window` is flapping.
+    pub flap_limit: u32,
+    pub flap_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -23,8 +28,16 @@ pub struct TargetState {
     pub priority: u32,
     pub health: Health,
     pub admin: AdminState,
-    /// When the target last became up; the failback hold counts from here.
+    /// When the target last became up.
     pub up_since: Option<Instant>,
+    /// The last failed check or refused client connect, verdict or not: the failback hold
+    /// counts from the later of this and `up_since`, so a main that fails one check in
+    /// every few never looks "up for the hold".
+    pub last_failure: Option<Instant>,
+    /// Went down `flap_limit` times within `flap_window`, and not yet stable for the hold.
+    pub flapping: bool,
+    /// When the target went down, within the flap window.
+    downs: VecDeque<Instant>,
 }
 
 impl TargetState {
@@ -38,9 +51,22 @@ impl TargetState {
     fn up(&self) -> bool {
         self.enabled() && self.health == Health::Up
     }
+    /// Since when the target has been up without a single failure.
+    fn stable_since(&self) -> Option<Instant> {
+        let up = self.up_since.filter(|_| self.health == Health::Up)?;
+        Some(self.last_failure.map_or(up, |f| f.max(up)))
+    }
 }
 
-/// A change of the active targets.
+/// Entering or leaving the all-down state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllDownEdge {
+    Entered,
+    Left,
+}
+
+/// A change of the active targets, or of the all-down state (then `from == to` may hold:
+/// under `fail_static` the last tier keeps serving).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub from: Vec<usize>,
@@ -50,6 +76,7 @@ pub struct Transition {
     /// Priorities of the tiers before and after (`None`: nothing active).
     pub from_tier: Option<u32>,
     pub to_tier: Option<u32>,
+    pub all_down: Option<AllDownEdge>,
 }
 
 impl Transition {
@@ -68,6 +95,18 @@ impl Transition {
             _ => false,
         }
     }
+
+    /// The active targets changed (not only the all-down state).
+    pub fn moved(&self) -> bool {
+        self.from != self.to
+    }
+}
+
+/// The tier the rules pick, and why.
+struct Choice {
+    tier: Option<u32>,
+    cause: Cause,
+    all_down: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +132,9 @@ impl Machine {
                 health: Health::Unknown,
                 admin: AdminState::Enabled,
                 up_since: None,
+                last_failure: None,
+                flapping: false,
+                downs: VecDeque::new(),
             })
             .collect();
         let mut m = Machine {
@@ -143,7 +185,27 @@ impl Machine {
         }
         t.health = health;
         t.up_since = (health == Health::Up).then_some(now);
+        if health == Health::Down {
+            let window = self.policy.flap_window;
+            t.downs.retain(|&d| now.duration_since(d) < window);
+            t.downs.push_back(now);
+            if t.downs.len() >= self.policy.flap_limit.max(1) as usize {
+                t.flapping = true;
+            }
+        }
         self.evaluate(now)
+    }
+
+    /// Records a failed check or refused connect that did not (yet) make a verdict. It
+    /// decides nothing now; it restarts the failback hold of the target.
+    pub fn note_failure(&mut self, target: usize, now: Instant) {
+        if let Some(t) = self.targets.get_mut(target) {
+            t.last_failure = Some(now);
+        }
+    }
+
+    pub fn is_all_down(&self) -> bool {
+        self.all_down
     }
 
     /// Records an operator's admin state for one target (ending a pin on it, if any).
@@ -162,27 +224,45 @@ impl Machine {
         if admin != AdminState::Enabled && self.pin == Some(target) {
             self.pin = None;
         }
-        self.evaluate(now)
+        self.evaluate_as(now, Some(Cause::Admin))
     }
 
-    /// Lets time pass: a failback hold may have ended.
+    /// Lets time pass: a failback hold may have ended, a flapping target may be stable.
     pub fn tick(&mut self, now: Instant) -> Option<Transition> {
+        let hold = self.policy.failback_hold;
+        for t in &mut self.targets {
+            if t.flapping
+                && t.stable_since()
+                    .is_some_and(|s| now.duration_since(s) >= hold)
+            {
+                t.flapping = false;
+                t.downs.clear();
+            }
+        }
         self.evaluate(now)
     }
 
-    /// When `tick` should next run (the end of a failback hold). It may be in the past (the
-    /// caller then ticks at once): filtering past deadlines out would lose a failback whose
-    /// deadline passed while the caller was busy with another input.
+    /// When `tick` should next run: the end of a failback hold, or of a flapping target's
+    /// probation. It may be in the past (the caller then ticks at once): filtering past
+    /// deadlines out would lose a failback whose deadline passed while the caller was busy
+    /// with another input.
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.policy.failback != Failback::Auto {
-            return None;
-        }
-        let current = self.tier?;
-        self.targets
+        let hold = self.policy.failback_hold;
+        let calm = self
+            .targets
             .iter()
-            .filter(|t| t.priority < current && t.up())
-            .filter_map(|t| t.up_since.map(|s| s + self.policy.failback_hold))
-            .min()
+            .filter(|t| t.flapping)
+            .filter_map(|t| t.stable_since().map(|s| s + hold));
+        let failback = match (self.policy.failback, self.tier) {
+            (Failback::Auto, Some(current)) if self.pin.is_none() => Some(current),
+            _ => None,
+        };
+        let failback = self
+            .targets
+            .iter()
+            .filter(move |t| failback.is_some_and(|c| t.priority < c) && t.up())
+            .filter_map(|t| t.stable_since().map(|s| s + hold));
+        calm.chain(failback).min()
     }
 
     fn tiers(&self) -> Vec<u32> {
@@ -228,17 +308,25 @@ impl Machine {
         }
     }
 
+    /// A target of the tier has been up, without one failed check or refused connect,
+    /// for the whole hold.
     fn held_up(&self, priority: u32, now: Instant) -> bool {
         let hold = self.policy.failback_hold;
         self.targets.iter().any(|t| {
             t.priority == priority
                 && t.up()
-                && t.up_since.is_some_and(|s| now.duration_since(s) >= hold)
+                && t.stable_since()
+                    .is_some_and(|s| now.duration_since(s) >= hold)
         })
     }
 
     /// Picks the tier that should be active now, and why.
-    fn choose(&self, now: Instant) -> (Option<u32>, Cause, bool) {
+    fn choose(&self, now: Instant) -> Choice {
+        let choice = |tier, cause, all_down| Choice {
+            tier,
+            cause,
+            all_down,
+        };
         let tiers = self.tiers();
         let current_ok = self
             .tier
@@ -250,10 +338,10 @@ impl Machine {
                     .take_while(|&&p| p < current)
                     .find(|&&p| self.held_up(p, now))
                 {
-                    return (Some(better), Cause::Failback, false);
+                    return choice(Some(better), Cause::Failback, false);
                 }
             }
-            return (Some(current), Cause::Health, false);
+            return choice(Some(current), Cause::Health, false);
         }
         let best_up = tiers
             .iter()
@@ -266,10 +354,12 @@ impl Machine {
                 .find(|&p| self.tier_has(p, TargetState::serving))
         };
         match best_up.or_else(best_unknown) {
-            Some(p) => (Some(p), Cause::Health, false),
+            Some(p) => choice(Some(p), Cause::Health, false),
             None => match self.policy.all_down {
-                AllDown::FailStatic => (self.tier.or(tiers.first().copied()), Cause::Health, true),
-                AllDown::FailClosed => (None, Cause::Health, true),
+                AllDown::FailStatic => {
+                    choice(self.tier.or(tiers.first().copied()), Cause::Health, true)
+                }
+                AllDown::FailClosed => choice(None, Cause::Health, true),
             },
         }
     }
@@ -282,33 +372,46 @@ impl Machine {
     /// operator commands).
     fn evaluate_as(&mut self, now: Instant, cause: Option<Cause>) -> Option<Transition> {
         let from_tier = self.active.first().map(|&i| self.targets[i].priority);
-        let (tier, rule_cause, all_down, active) = match self.pin {
-            Some(p) => (
-                Some(self.targets[p].priority),
-                Cause::Manual,
-                false,
-                vec![p],
-            ),
+        let (choice, active) = match self.pin {
+            Some(p) => {
+                let pinned = Choice {
+                    tier: Some(self.targets[p].priority),
+                    cause: Cause::Manual,
+                    all_down: false,
+                };
+                (pinned, vec![p])
+            }
             None => {
-                let (tier, cause, all_down) = self.choose(now);
-                let active = tier.map(|p| self.serving_members(p)).unwrap_or_default();
-                (tier, cause, all_down, active)
+                let choice = self.choose(now);
+                let active = choice
+                    .tier
+                    .map(|p| self.serving_members(p))
+                    .unwrap_or_default();
+                (choice, active)
             }
         };
-        self.all_down = all_down;
-        self.tier = tier;
-        if active == self.active {
+        let edge = match (self.all_down, choice.all_down) {
+            (false, true) => Some(AllDownEdge::Entered),
+            (true, false) => Some(AllDownEdge::Left),
+            _ => None,
+        };
+        self.all_down = choice.all_down;
+        self.tier = choice.tier;
+        if active == self.active && edge.is_none() {
             return None;
         }
-        self.epoch += 1;
+        // Saturating: a persisted epoch is bounded at load, so this never stops growing in
+        // practice, and it can never wrap back below what clients have seen.
+        self.epoch = self.epoch.saturating_add(1);
         let from = std::mem::replace(&mut self.active, active.clone());
         Some(Transition {
             from,
             to: active,
-            cause: cause.unwrap_or(rule_cause),
+            cause: cause.unwrap_or(choice.cause),
             epoch: self.epoch,
             from_tier,
-            to_tier: tier,
+            to_tier: choice.tier,
+            all_down: edge,
         })
     }
 }

@@ -11,6 +11,8 @@ fn policy(failback: Failback, hold_s: u64, all_down: AllDown) -> Policy {
         failback,
         failback_hold: Duration::from_secs(hold_s),
         all_down,
+        flap_limit: 3,
+        flap_window: Duration::from_secs(60),
     }
 }
 
@@ -189,14 +191,17 @@ fn fail_static_keeps_last_tier_when_all_down() {
             step(0, MAIN, Up, &[MAIN], None),
             step(0, BACKUP, Up, &[MAIN], None),
             step(1, MAIN, Down, &[BACKUP], Some(Cause::Health)),
-            step(2, BACKUP, Down, &[BACKUP], None),
+            // Nothing moves, but the group enters all-down: that is a transition too.
+            step(2, BACKUP, Down, &[BACKUP], Some(Cause::Health)),
         ],
     );
     assert_eq!(m.status(), GroupStatus::AllDown);
+    assert_eq!(m.epoch(), 2);
     let mut m = m;
     // The main comes back: it is the only up target, so it takes over at once.
     let tr = m.set_health(MAIN, Up, Instant::now()).expect("recovery");
     assert_eq!(tr.to, vec![MAIN]);
+    assert_eq!(tr.all_down, Some(AllDownEdge::Left));
     assert_eq!(m.status(), GroupStatus::Primary);
 }
 
@@ -214,6 +219,7 @@ fn fail_closed_serves_nothing_when_all_down() {
     let tr = m.set_health(BACKUP, Up, Instant::now()).expect("recovery");
     assert_eq!(tr.from, Vec::<usize>::new());
     assert_eq!(tr.to, vec![BACKUP]);
+    assert_eq!(tr.all_down, Some(AllDownEdge::Left));
 }
 
 #[test]
@@ -273,6 +279,101 @@ fn drained_and_maintenance_targets_leave_the_active_set() {
     let tr = m
         .set_admin(MAIN, AdminState::Enabled, later)
         .expect("enable brings it back");
-    assert_eq!(tr.cause, Cause::Failback);
+    // Planned work: never a health (or failback) alert.
+    assert_eq!(tr.cause, Cause::Admin);
     assert_eq!(m.active(), &[MAIN]);
+}
+
+#[test]
+fn entering_and_leaving_all_down_are_transitions_under_both_policies() {
+    for all_down in [AllDown::FailStatic, AllDown::FailClosed] {
+        let mut m = Machine::new(&[1, 2], policy(Failback::Auto, 30, all_down));
+        let t0 = Instant::now();
+        m.set_health(MAIN, Up, t0);
+        m.set_health(BACKUP, Up, t0);
+        assert!(m
+            .set_health(MAIN, Down, t0)
+            .is_some_and(|t| t.all_down.is_none()));
+        let entered = m.set_health(BACKUP, Down, t0).expect("all down");
+        assert_eq!(entered.all_down, Some(AllDownEdge::Entered), "{all_down:?}");
+        assert_eq!(m.status(), GroupStatus::AllDown);
+        // Repeated verdicts while all down say nothing more.
+        assert!(m.set_health(BACKUP, Down, t0).is_none());
+        assert!(m.tick(t0 + Duration::from_secs(100)).is_none());
+        let left = m.set_health(BACKUP, Up, t0).expect("recovered");
+        assert_eq!(left.all_down, Some(AllDownEdge::Left), "{all_down:?}");
+        assert_eq!(m.active(), &[BACKUP]);
+    }
+}
+
+#[test]
+fn a_failed_check_during_the_hold_restarts_it() {
+    let mut m = auto();
+    let t0 = Instant::now();
+    m.set_health(BACKUP, Up, t0);
+    m.set_health(MAIN, Down, t0);
+    m.set_health(MAIN, Up, t0 + Duration::from_secs(1));
+    assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(31)));
+    // One failed check (or refused connect) that makes no verdict.
+    m.note_failure(MAIN, t0 + Duration::from_secs(20));
+    assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(50)));
+    assert!(
+        m.tick(t0 + Duration::from_secs(31)).is_none(),
+        "not up for the hold"
+    );
+    let tr = m.tick(t0 + Duration::from_secs(50)).expect("failback");
+    assert_eq!(tr.cause, Cause::Failback);
+}
+
+/// A main that refuses for a moment in every few seconds: failures too short for a verdict
+/// keep restarting the hold, so it never takes traffic back while it flaps.
+#[test]
+fn short_outages_without_a_verdict_never_fail_back() {
+    let m = Machine::new(&[1, 2], policy(Failback::Auto, 5, AllDown::FailStatic));
+    let mut m = m;
+    let t0 = Instant::now();
+    m.set_health(BACKUP, Up, t0);
+    m.set_health(MAIN, Up, t0);
+    let mut transitions = vec![m.set_health(MAIN, Down, t0).expect("failover")];
+    m.set_health(MAIN, Up, t0 + Duration::from_secs(1));
+    for s in 2..60u64 {
+        let now = t0 + Duration::from_secs(s);
+        transitions.extend(m.tick(now));
+        if s % 3 == 0 {
+            m.note_failure(MAIN, now);
+        }
+    }
+    assert_eq!(transitions.len(), 1, "{transitions:?}");
+    // Stable at last: one failback.
+    transitions.extend(m.tick(t0 + Duration::from_secs(65)));
+    assert_eq!(transitions.len(), 2);
+    assert_eq!(transitions[1].cause, Cause::Failback);
+}
+
+#[test]
+fn a_target_down_flap_limit_times_is_flapping_until_stable_for_the_hold() {
+    let mut m = Machine::new(&[1, 2], policy(Failback::Manual, 10, AllDown::FailStatic));
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    for cycle in 0..3 {
+        m.set_health(MAIN, Up, at(cycle * 4));
+        assert!(!m.targets()[MAIN].flapping, "cycle {cycle}");
+        m.set_health(MAIN, Down, at(cycle * 4 + 2));
+    }
+    assert!(m.targets()[MAIN].flapping, "3 downs within 60 s");
+    m.set_health(MAIN, Up, at(20));
+    // Manual failback has no hold deadline, but the flapping probation has one.
+    assert_eq!(m.next_deadline(), Some(at(30)));
+    m.tick(at(29));
+    assert!(m.targets()[MAIN].flapping);
+    m.tick(at(30));
+    assert!(!m.targets()[MAIN].flapping, "stable for the hold");
+    assert_eq!(m.next_deadline(), None);
+    // Downs spread wider than the window never make it flap.
+    let mut m = Machine::new(&[1, 2], policy(Failback::Manual, 10, AllDown::FailStatic));
+    for i in 0..5 {
+        m.set_health(MAIN, Up, at(i * 61));
+        m.set_health(MAIN, Down, at(i * 61 + 1));
+    }
+    assert!(!m.targets()[MAIN].flapping);
 }

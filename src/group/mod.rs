@@ -8,6 +8,7 @@ mod persist;
 mod reload;
 pub mod snapshot;
 pub mod supervisor;
+mod verdicts;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +51,11 @@ pub enum Cause {
     Manual,
     Failback,
     Commit,
+    /// An operator's drain, maintenance or enable: planned work, never a health alert.
+    Admin,
     Config,
+    /// A rehearsed failover (the runbook's drill).
+    Drill,
 }
 
 impl Cause {
@@ -60,7 +65,9 @@ impl Cause {
             Cause::Manual => "manual",
             Cause::Failback => "failback",
             Cause::Commit => "commit",
+            Cause::Admin => "admin",
             Cause::Config => "config",
+            Cause::Drill => "drill",
         }
     }
 }
@@ -81,4 +88,20 @@ pub enum GroupStatus {
     FailedOver,
     /// No target is up: serving the last tier (fail_static) or nothing (fail_closed).
     AllDown,
+}
+
+impl GroupStatus {
+    pub const ALL: [GroupStatus; 3] = [
+        GroupStatus::Primary,
+        GroupStatus::FailedOver,
+        GroupStatus::AllDown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Primary => "primary",
+            GroupStatus::FailedOver => "failed_over",
+            GroupStatus::AllDown => "all_down",
+        }
+    }
 }

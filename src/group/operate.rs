@@ -51,11 +51,22 @@ impl Machine {
         }
     }
 
-    /// Sets a target's health as a previous incarnation knew it (reload), without deciding.
-    pub fn carry_health(&mut self, target: usize, health: Health, up_since: Option<Instant>) {
+    /// Takes a target's health history from a previous incarnation (reload), without
+    /// deciding: verdict, hold, failures and flapping carry over; priority and admin state
+    /// come from the decision.
+    pub fn carry_target(&mut self, target: usize, old: &super::TargetState) {
         let t = &mut self.targets[target];
-        t.health = health;
-        t.up_since = up_since;
+        t.health = old.health;
+        t.up_since = old.up_since;
+        t.last_failure = old.last_failure;
+        t.flapping = old.flapping;
+        t.downs = old.downs.clone();
+    }
+
+    /// Takes the all-down state from a previous incarnation (reload), so a reload of a
+    /// group that is all down does not announce it again.
+    pub fn carry_all_down(&mut self, all_down: bool) {
+        self.all_down = all_down;
     }
 
     /// Decides again after outside changes (a reload), with the given cause.
@@ -153,6 +164,8 @@ mod tests {
             failback,
             failback_hold: Duration::from_secs(30),
             all_down: AllDown::FailStatic,
+            flap_limit: 3,
+            flap_window: Duration::from_secs(60),
         };
         Machine::new(&[1, 2], policy)
     }

@@ -1,9 +1,11 @@
 //! Applying a new (already validated) config to the running groups.
 //!
 //! Groups are matched by name and targets by name: a kept target keeps its health verdict,
-//! counters and admin state; an added one starts unknown; a removed group is dropped (its
-//! listeners and checkers are stopped by the server). Pins, commits and the epoch carry
-//! over. The generation grows, so reports from the old checkers and listeners are ignored.
+//! counters, failure history and admin state; an added one starts unknown; a removed group
+//! is dropped (its listeners and checkers are stopped by the reconfiguration task). Pins,
+//! commits and the epoch carry over. Check reports are routed by checker id, so a checker
+//! kept by the reload goes on counting; the generation grows, so passive reports made on
+//! an older snapshot's indices are ignored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,15 +17,17 @@ use tracing::{error, info};
 use super::commands::CommandError;
 use super::group_state::GroupState;
 use super::persist::decision_for;
-use super::supervisor::Supervisor;
+use super::supervisor::{routes, Supervisor};
 use super::Cause;
 use crate::config::Config;
+use crate::health::checker::CheckId;
 use crate::health::verdict::Counter;
 
 impl Supervisor {
     pub(super) async fn reload(
         &mut self,
         config: Config,
+        checks: Vec<Vec<CheckId>>,
         actor: &str,
     ) -> Result<u64, CommandError> {
         let old_saved = self.saved_state();
@@ -48,6 +52,7 @@ impl Supervisor {
         }
         let removed: Vec<String> = old.into_keys().collect();
         self.groups = groups;
+        self.routes = routes(&checks);
         self.generation += 1;
         // The zone's own records (SOA, NS, glue) may have changed too.
         self.dns = crate::dns::AnswerBuilder::for_config(&config);
@@ -86,11 +91,24 @@ impl GroupState {
             let Some(p) = prev.config.targets.iter().position(|o| o.name == t.name) else {
                 continue;
             };
-            let old = &prev.machine.targets()[p];
-            self.machine.carry_health(i, old.health, old.up_since);
+            self.machine.carry_target(i, &prev.machine.targets()[p]);
             let h = &self.config.health;
-            self.counters[i] = Counter::with_health(h.rise, h.fall, prev.counters[p].health());
+            self.counters[i] =
+                if (h.rise, h.fall) == (prev.config.health.rise, prev.config.health.fall) {
+                    prev.counters[p].clone()
+                } else {
+                    Counter::with_health(h.rise, h.fall, prev.counters[p].health())
+                };
+            if (h.passive_fall, h.passive_window)
+                == (
+                    prev.config.health.passive_fall,
+                    prev.config.health.passive_window,
+                )
+            {
+                self.passive[i] = prev.passive[p].clone();
+            }
         }
+        self.machine.carry_all_down(prev.machine.is_all_down());
         self.last_change = prev.last_change;
         self.disconnect_gen = prev.disconnect_gen;
     }

@@ -5,6 +5,7 @@
 //! machine, persists decisions, and only then publishes a new snapshot through the
 //! `ArcSwap` and acknowledges. Nobody else writes state.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,36 +18,43 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::group_state::GroupState;
-use super::machine::Transition;
+use super::machine::{AllDownEdge, Transition};
 use super::snapshot::{Change, GroupSnap, Snapshot, SnapshotReader};
-use super::Health;
+use super::{GroupStatus, Health};
 use crate::config::Config;
+use crate::health::checker::CheckId;
 use crate::metrics as m;
 use crate::store::events::EventLog;
 use crate::store::StateFile;
 
-pub use super::commands::{Command, CommandError, Notice};
+pub use super::commands::{Command, CommandError, Notice, ReloadPlan};
 
 /// Room for bursts of results; passive reports beyond it are dropped (the active checks
 /// still run), active checkers wait.
 const INPUT_QUEUE: usize = 4096;
 
-/// One check result for one target.
+/// One active check result for one target, by the checker's id.
 #[derive(Debug)]
 pub struct CheckReport {
-    /// The config generation the reporter was started for; older ones are ignored.
+    pub id: CheckId,
+    pub ok: bool,
+    /// Why it failed (empty when ok).
+    pub detail: String,
+}
+
+/// A client connect the proxy saw fail, by the indices of the snapshot it used.
+#[derive(Debug)]
+pub struct PassiveReport {
+    /// The snapshot's config generation; a report from an older one is ignored.
     pub generation: u64,
     pub group: usize,
     pub target: usize,
-    pub ok: bool,
-    /// A proxy connect failure rather than a probe.
-    pub passive: bool,
-    /// Why it failed (empty when ok).
     pub detail: String,
 }
 
 pub(super) enum Input {
     Check(CheckReport),
+    Passive(PassiveReport),
     Command {
         command: Command,
         actor: String,
@@ -74,15 +82,13 @@ impl SupervisorHandle {
         target: usize,
         detail: String,
     ) {
-        let report = CheckReport {
+        let report = PassiveReport {
             generation,
             group,
             target,
-            ok: false,
-            passive: true,
             detail,
         };
-        let _ = self.tx.try_send(Input::Check(report));
+        let _ = self.tx.try_send(Input::Passive(report));
     }
 
     /// Runs an operator command; returns the config generation once it is persisted and
@@ -114,6 +120,8 @@ pub struct Services {
 pub struct Supervisor {
     pub(super) groups: Vec<GroupState>,
     pub(super) generation: u64,
+    /// Where each checker's reports go: (group, target) of the current config.
+    pub(super) routes: HashMap<CheckId, (usize, usize)>,
     pub(super) services: Services,
     swap: Arc<ArcSwap<Snapshot>>,
     notify: watch::Sender<u64>,
@@ -131,10 +139,12 @@ fn far_future() -> Instant {
 }
 
 impl Supervisor {
-    /// Builds every group, resuming the decisions of `saved` (by group and target name).
+    /// Builds every group, resuming the decisions of `saved` (by group and target name);
+    /// `checks` are the checker ids of every target (see `health::checker::Plan`).
     pub fn new(
         config: &Config,
         saved: Option<&crate::store::State>,
+        checks: &[Vec<CheckId>],
         services: Services,
     ) -> (Supervisor, SupervisorHandle, SnapshotReader) {
         let groups: Vec<GroupState> = config
@@ -162,6 +172,7 @@ impl Supervisor {
         let sup = Supervisor {
             groups,
             generation: 0,
+            routes: routes(checks),
             services,
             swap: swap.clone(),
             notify,
@@ -188,15 +199,18 @@ impl Supervisor {
         loop {
             let changed = tokio::select! {
                 _ = cancel.cancelled() => break,
-                input = self.rx.recv() => match input {
+                input = self.rx.recv() => {
+                    crate::fault::maybe_panic("supervisor");
+                    match input {
                     Some(Input::Check(report)) => self.on_check(report).await,
+                    Some(Input::Passive(report)) => self.on_passive(report).await,
                     Some(Input::Command { command, actor, reply }) => {
                         let result = self.on_command(command, &actor).await;
                         let _ = reply.send(result);
                         true
                     }
                     None => break,
-                },
+                }},
                 _ = &mut sleep, if deadline.is_some() => {
                     self.on_tick().await;
                     true
@@ -214,50 +228,6 @@ impl Supervisor {
             .iter()
             .filter_map(|g| g.machine.next_deadline())
             .min()
-    }
-
-    /// Handles one check report; true when it changed a verdict (and so maybe a deadline).
-    async fn on_check(&mut self, r: CheckReport) -> bool {
-        if r.generation != self.generation {
-            return false;
-        }
-        let now = Instant::now();
-        let Some(g) = self.groups.get_mut(r.group) else {
-            return false;
-        };
-        let Some(counter) = g.counters.get_mut(r.target) else {
-            return false;
-        };
-        let Some(verdict) = counter.record(r.ok) else {
-            return false;
-        };
-        let (group, target) = (
-            g.config.name.clone(),
-            g.config.targets[r.target].name.clone(),
-        );
-        match verdict {
-            Health::Down => {
-                warn!(%group, %target, passive = r.passive, detail = %r.detail, "target down")
-            }
-            _ => info!(%group, %target, health = verdict.as_str(), "target {}", verdict.as_str()),
-        }
-        let details = json!({ "target": target, "health": verdict.as_str(), "passive": r.passive, "detail": r.detail });
-        self.services
-            .events
-            .record("health", Some(&group), Some(g.machine.epoch()), details);
-        let transition = g.machine.set_health(r.target, verdict, now);
-        self.commit_transition(r.group, transition, None).await;
-        true
-    }
-
-    async fn on_tick(&mut self) {
-        let now = Instant::now();
-        for i in 0..self.groups.len() {
-            let transition = self.groups[i].machine.tick(now);
-            if transition.is_some() {
-                self.commit_transition(i, transition, None).await;
-            }
-        }
     }
 
     /// An automatic change: persist it (a failure is logged, the switch still happens:
@@ -293,19 +263,42 @@ impl Supervisor {
                 .collect::<Vec<_>>()
         };
         let (from, to) = (names(&t.from), names(&t.to));
-        info!(group = %g.config.name, from = %from.join(","), to = %to.join(","), cause = %t.cause, epoch = t.epoch, "transition");
-        counter!(m::TRANSITIONS_TOTAL, "group" => g.config.name.clone(), "cause" => t.cause.as_str()).increment(1);
+        let name = g.config.name.clone();
+        if let Some(edge) = t.all_down {
+            let kind = match edge {
+                AllDownEdge::Entered => "all_down",
+                AllDownEdge::Left => "recovered",
+            };
+            match edge {
+                AllDownEdge::Entered => {
+                    warn!(group = %name, serving = %to.join(","), policy = ?g.config.all_down, epoch = t.epoch, "all targets down")
+                }
+                AllDownEdge::Left => {
+                    info!(group = %name, to = %to.join(","), epoch = t.epoch, "recovered from all down")
+                }
+            }
+            let details = json!({ "from": from, "to": to, "cause": t.cause, "actor": actor });
+            self.services
+                .events
+                .record(kind, Some(&name), Some(t.epoch), details);
+        }
+        if t.moved() {
+            info!(group = %name, from = %from.join(","), to = %to.join(","), cause = %t.cause, epoch = t.epoch, "transition");
+            counter!(m::TRANSITIONS_TOTAL, "group" => name.clone(), "cause" => t.cause.as_str())
+                .increment(1);
+            let details = json!({ "from": from, "to": to, "cause": t.cause, "actor": actor });
+            self.services
+                .events
+                .record("transition", Some(&name), Some(t.epoch), details);
+        }
         g.last_change = Some(Change {
             cause: t.cause,
             at: SystemTime::now(),
         });
-        let details = json!({ "from": from, "to": to, "cause": t.cause, "actor": actor });
-        let name = g.config.name.clone();
-        self.services
-            .events
-            .record("transition", Some(&name), Some(t.epoch), details);
         if hooks {
-            self.notify_hooks(Notice::transition(&name, t, from, to, actor));
+            for n in Notice::for_transition(&name, t, &from, &to, actor) {
+                self.notify_hooks(Some(n));
+            }
         }
     }
 
@@ -338,16 +331,33 @@ impl Supervisor {
     }
 
     pub(super) fn export_metrics(&self) {
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
         for g in &self.groups {
             let group = g.config.name.clone();
             gauge!(m::GROUP_EPOCH, "group" => group.clone()).set(g.machine.epoch() as f64);
+            let status = g.machine.status();
+            for state in GroupStatus::ALL {
+                gauge!(m::GROUP_STATE, "group" => group.clone(), "state" => state.as_str())
+                    .set(flag(status == state));
+            }
             for (i, t) in g.config.targets.iter().enumerate() {
                 let labels = [("group", group.clone()), ("target", t.name.clone())];
-                let up = g.machine.targets()[i].health == Health::Up;
-                gauge!(m::TARGET_UP, &labels).set(if up { 1.0 } else { 0.0 });
-                let active = g.machine.active().contains(&i);
-                gauge!(m::TARGET_ACTIVE, &labels).set(if active { 1.0 } else { 0.0 });
+                let ts = &g.machine.targets()[i];
+                gauge!(m::TARGET_UP, &labels).set(flag(ts.health == Health::Up));
+                gauge!(m::TARGET_ACTIVE, &labels).set(flag(g.machine.active().contains(&i)));
+                gauge!(m::TARGET_FLAPPING, &labels).set(flag(ts.flapping));
             }
         }
     }
+}
+
+/// Check id -> (group, target) of a config, from the ids its plan gave every target.
+pub(super) fn routes(checks: &[Vec<CheckId>]) -> HashMap<CheckId, (usize, usize)> {
+    let mut routes = HashMap::new();
+    for (gi, ids) in checks.iter().enumerate() {
+        for (ti, &id) in ids.iter().enumerate() {
+            routes.insert(id, (gi, ti));
+        }
+    }
+    routes
 }

@@ -1,63 +1,163 @@
 //! Checker tasks: one per target, probing every address of the target once per interval
 //! and reporting each result to the supervisor (which turns results into verdicts).
+//!
+//! The set of running checkers (`Checkers`) is owned by whoever owns reconfiguration. A
+//! reload first *plans* (builds every new probe; the only step that can fail), then
+//! *applies* the plan (starts new checkers, stops removed and changed ones; cannot fail).
+//! A target whose check is unchanged keeps its checker, its id and its schedule, so a
+//! storm of reloads never delays a verdict.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use metrics::{counter, histogram, Counter, Histogram};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::debug;
 
 use super::probe::{ProbeSetupError, Prober};
-use crate::config::{Config, TargetAddress, TargetConfig};
+use crate::config::{CheckKind, Config, GroupConfig, TargetAddress, TargetConfig};
+use crate::critical::Subsystems;
 use crate::group::supervisor::{CheckReport, SupervisorHandle};
 use crate::metrics as m;
 
-/// Starts one checker per target of every group. Fails (before anything runs) when a
-/// group's probe cannot be built, e.g. an unreadable CA file.
-pub fn spawn_all(
-    config: &Config,
-    generation: u64,
-    supervisor: &SupervisorHandle,
-    tracker: &TaskTracker,
-    runtime: &tokio::runtime::Handle,
-    cancel: &CancellationToken,
-) -> Result<(), ProbeSetupError> {
-    let mut plans = Vec::new();
-    let epoch = Instant::now();
-    for (gi, g) in config.groups.iter().enumerate() {
-        let prober = Arc::new(Prober::new(&g.health)?);
-        for (ti, t) in g.targets.iter().enumerate() {
-            let labels = [("group", g.name.clone()), ("target", t.name.clone())];
-            plans.push(Checker {
-                generation,
-                group: gi,
-                target: ti,
-                metrics: CheckMetrics::new(&labels),
-                labels,
-                prober: prober.clone(),
-                address: t.address.clone(),
-                host: host_text(t),
-                port: g.health.port,
-                interval: g.health.interval,
-                timeout: g.health.timeout,
-                epoch,
-            });
-        }
-    }
-    for checker in plans {
-        let (sup, cancel) = (supervisor.clone(), cancel.clone());
-        tracker.spawn_on(async move { checker.run(sup, cancel).await }, runtime);
-    }
-    Ok(())
+/// A running checker's identity; reports carry it, the supervisor maps it to a target.
+pub type CheckId = u64;
+
+/// What a checker is made of: when any of it changes, the checker restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spec {
+    kind: CheckKind,
+    port: u16,
+    interval: Duration,
+    timeout: Duration,
+    address: TargetAddress,
 }
 
-fn host_text(t: &TargetConfig) -> String {
-    match &t.address {
-        TargetAddress::Host(h) => h.clone(),
-        TargetAddress::Ips(ips) => ips.first().map(|ip| ip.to_string()).unwrap_or_default(),
+impl Spec {
+    fn of(g: &GroupConfig, t: &TargetConfig) -> Spec {
+        let h = &g.health;
+        Spec {
+            kind: h.kind.clone(),
+            port: h.port,
+            interval: h.interval,
+            timeout: h.timeout,
+            address: t.address.clone(),
+        }
+    }
+}
+
+struct Running {
+    spec: Spec,
+    id: CheckId,
+    stop: CancellationToken,
+}
+
+/// Every running checker, by (group name, target name).
+pub struct Checkers {
+    running: HashMap<(String, String), Running>,
+    next_id: CheckId,
+    /// Stops them all (a child of the process's stop).
+    parent: CancellationToken,
+    /// A checker that panics fails subsystem "checkers" (the process restarts).
+    subsystems: Subsystems,
+}
+
+/// What a reload will do to the checkers, prepared before anything changes.
+pub struct Plan {
+    /// The check id of every target, by group and target index of the new config.
+    pub ids: Vec<Vec<CheckId>>,
+    start: Vec<(String, String, Checker)>,
+    keep: Vec<(String, String)>,
+    next_id: CheckId,
+}
+
+impl Checkers {
+    pub fn new(parent: CancellationToken, subsystems: Subsystems) -> Checkers {
+        subsystems.register("checkers");
+        Checkers {
+            running: HashMap::new(),
+            next_id: 1,
+            parent,
+            subsystems,
+        }
+    }
+
+    /// Plans the checkers of `config`: a kept target keeps its id; every probe a new
+    /// checker needs is built here, so a bad CA file fails the plan and changes nothing.
+    pub fn plan(&self, config: &Config) -> Result<Plan, ProbeSetupError> {
+        let mut next_id = self.next_id;
+        let (mut ids, mut start, mut keep) = (Vec::new(), Vec::new(), Vec::new());
+        let epoch = Instant::now();
+        for g in &config.groups {
+            let mut prober: Option<Arc<Prober>> = None;
+            let mut group_ids = Vec::with_capacity(g.targets.len());
+            for t in &g.targets {
+                let key = (g.name.clone(), t.name.clone());
+                let spec = Spec::of(g, t);
+                if let Some(r) = self.running.get(&key).filter(|r| r.spec == spec) {
+                    group_ids.push(r.id);
+                    keep.push(key);
+                    continue;
+                }
+                let prober = match &prober {
+                    Some(p) => p.clone(),
+                    None => prober.insert(Arc::new(Prober::new(&g.health)?)).clone(),
+                };
+                let id = next_id;
+                next_id += 1;
+                group_ids.push(id);
+                let checker = Checker::new(id, g, t, prober, spec, epoch);
+                start.push((key.0, key.1, checker));
+            }
+            ids.push(group_ids);
+        }
+        Ok(Plan {
+            ids,
+            start,
+            keep,
+            next_id,
+        })
+    }
+
+    /// Applies a plan: stops the checkers it does not keep, starts the new ones.
+    pub fn apply(
+        &mut self,
+        plan: Plan,
+        supervisor: &SupervisorHandle,
+        tracker: &TaskTracker,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let mut running = HashMap::with_capacity(plan.keep.len() + plan.start.len());
+        for key in plan.keep {
+            if let Some(r) = self.running.remove(&key) {
+                running.insert(key, r);
+            }
+        }
+        for (_, old) in self.running.drain() {
+            old.stop.cancel();
+        }
+        for (group, target, checker) in plan.start {
+            let stop = self.parent.child_token();
+            let (id, spec) = (checker.id, checker.spec.clone());
+            let (sup, cancel) = (supervisor.clone(), stop.clone());
+            let subsystems = self.subsystems.clone();
+            let task = async move {
+                let run = std::panic::AssertUnwindSafe(checker.run(sup, cancel));
+                if run.catch_unwind().await.is_err() {
+                    subsystems.fail("checkers", "a health checker panicked");
+                }
+            };
+            tracker.spawn_on(task, runtime);
+            running.insert((group, target), Running { spec, id, stop });
+        }
+        debug!(checkers = running.len(), "health checkers in place");
+        self.running = running;
+        self.next_id = plan.next_id;
     }
 }
 
@@ -96,19 +196,14 @@ impl CheckMetrics {
 }
 
 struct Checker {
-    generation: u64,
-    group: usize,
-    target: usize,
+    id: CheckId,
+    spec: Spec,
     labels: [(&'static str, String); 2],
     metrics: CheckMetrics,
     prober: Arc<Prober>,
-    address: TargetAddress,
     host: String,
-    port: u16,
-    interval: Duration,
-    timeout: Duration,
-    /// The same instant for every checker of one config generation: first checks are
-    /// spread over slots counted from it (see `run`).
+    /// The same instant for every checker started together: first checks are spread over
+    /// slots counted from it (see `run`).
     epoch: Instant,
 }
 
@@ -117,34 +212,61 @@ struct Checker {
 /// second rather than once per check, and each wake-up is a context switch.
 const SLOT: Duration = Duration::from_millis(10);
 
+/// The outcome of one check round of a target.
+enum Outcome {
+    Ok,
+    Failed(String),
+    /// failoverd's own resources ran out: nothing is known of the target.
+    Local,
+}
+
 impl Checker {
+    fn new(
+        id: CheckId,
+        g: &GroupConfig,
+        t: &TargetConfig,
+        prober: Arc<Prober>,
+        spec: Spec,
+        epoch: Instant,
+    ) -> Checker {
+        let labels = [("group", g.name.clone()), ("target", t.name.clone())];
+        Checker {
+            id,
+            spec,
+            metrics: CheckMetrics::new(&labels),
+            labels,
+            prober,
+            host: host_text(t),
+            epoch,
+        }
+    }
+
     async fn run(mut self, sup: SupervisorHandle, cancel: CancellationToken) {
         // Spread first checks over the interval so a thousand targets are not probed at
         // once, in whole slots from the shared epoch so that neighbours fire together.
+        let interval = self.spec.interval;
         let slot_ms = SLOT.as_millis() as u64;
-        let slots = (self.interval.as_millis() as u64 / slot_ms).max(1);
+        let slots = (interval.as_millis() as u64 / slot_ms).max(1);
         let first = self.epoch + Duration::from_millis(slot_ms * fastrand::u64(..slots));
-        let mut ticker = tokio::time::interval_at(first, self.interval);
+        let mut ticker = tokio::time::interval_at(first, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let result = tokio::select! {
+            let outcome = tokio::select! {
                 _ = cancel.cancelled() => return,
                 r = self.check_once() => r,
             };
-            let (ok, detail) = match result {
-                Ok(()) => (true, String::new()),
-                Err(e) => (false, e),
+            let (ok, detail) = match outcome {
+                Outcome::Ok => (true, String::new()),
+                Outcome::Failed(e) => (false, e),
+                Outcome::Local => continue,
             };
             sup.report(CheckReport {
-                generation: self.generation,
-                group: self.group,
-                target: self.target,
+                id: self.id,
                 ok,
-                passive: false,
                 detail,
             })
             .await;
@@ -152,32 +274,42 @@ impl Checker {
     }
 
     /// Probes every address of the target; the target is good only if all of them are.
-    async fn check_once(&mut self) -> Result<(), String> {
-        let addrs = self.resolve().await?;
+    async fn check_once(&mut self) -> Outcome {
+        let addrs = match self.resolve().await {
+            Ok(a) => a,
+            Err(e) => return Outcome::Failed(e),
+        };
         for addr in addrs {
             let started = Instant::now();
             let result = self.prober.probe(addr, &self.host).await;
             self.metrics
                 .duration
                 .record(started.elapsed().as_secs_f64());
-            match &result {
+            match result {
                 Ok(()) => self.metrics.ok.increment(1),
-                Err(e) => self.metrics.failed(&self.labels, e.kind()).increment(1),
+                Err(e) => {
+                    if let Some((kind, io)) = e.local() {
+                        let what = format!("health check of {addr}");
+                        crate::local_error::record(kind, &what, io);
+                        return Outcome::Local;
+                    }
+                    self.metrics.failed(&self.labels, e.kind()).increment(1);
+                    return Outcome::Failed(format!("{addr}: {e}"));
+                }
             }
-            result.map_err(|e| format!("{addr}: {e}"))?;
         }
-        Ok(())
+        Outcome::Ok
     }
 
     async fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
-        match &self.address {
-            TargetAddress::Ips(ips) => Ok(ips
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, self.port))
-                .collect()),
+        let port = self.spec.port;
+        match &self.spec.address {
+            TargetAddress::Ips(ips) => {
+                Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
+            }
             TargetAddress::Host(h) => {
-                let lookup = tokio::net::lookup_host((h.as_str(), self.port));
-                match tokio::time::timeout(self.timeout, lookup).await {
+                let lookup = tokio::net::lookup_host((h.as_str(), port));
+                match tokio::time::timeout(self.spec.timeout, lookup).await {
                     Ok(Ok(mut addrs)) => addrs
                         .next()
                         .map(|a| vec![a])
@@ -187,5 +319,12 @@ impl Checker {
                 }
             }
         }
+    }
+}
+
+fn host_text(t: &TargetConfig) -> String {
+    match &t.address {
+        TargetAddress::Host(h) => h.clone(),
+        TargetAddress::Ips(ips) => ips.first().map(|ip| ip.to_string()).unwrap_or_default(),
     }
 }

@@ -83,6 +83,17 @@ impl ProbeError {
             ProbeError::Http(_) => "http",
         }
     }
+
+    /// The kind of a failure that was failoverd's own (see `crate::local_error`): such a
+    /// probe says nothing about the target.
+    pub fn local(&self) -> Option<(&'static str, &io::Error)> {
+        match self {
+            ProbeError::Connect(e) | ProbeError::Tls(e) => {
+                crate::local_error::kind(e).map(|k| (k, e))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Prober {

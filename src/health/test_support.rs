@@ -103,6 +103,10 @@ pub(super) fn health(kind: CheckKind, timeout: Duration) -> HealthConfig {
         timeout,
         rise: 2,
         fall: 2,
+        passive_fall: 3,
+        passive_window: Duration::from_secs(2),
+        flap_limit: 3,
+        flap_window: Duration::from_secs(60),
     }
 }
 

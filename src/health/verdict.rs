@@ -1,7 +1,15 @@
 //! Rise/fall counting: turns a stream of check results into up/down verdicts.
 //!
 //! Pure and tiny on purpose: `record` returns a verdict only when it flips, so one lost
-//! packet (fewer than `fall` failures) never marks a target down.
+//! packet (fewer than `fall` failures) never marks a target down. Passive signals (client
+//! connects the proxy saw refused) are counted apart, in a time window (`PassiveWindow`),
+//! as HAProxy's `error-limit` does: a backlog that overflows for an instant is not a dead
+//! main, a main that refuses every client is.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::group::Health;
 
@@ -38,6 +46,14 @@ impl Counter {
         self.health
     }
 
+    /// A down verdict reached another way (passive signals): from here, `rise` good
+    /// checks in a row bring the target back, as after `fall` bad ones.
+    pub fn force_down(&mut self) {
+        self.health = Health::Down;
+        self.good = 0;
+        self.bad = self.fall;
+    }
+
     /// Records one check result; returns the new verdict only when it changes.
     ///
     /// From `unknown` too, the first verdict needs `rise` good or `fall` bad results in a
@@ -65,9 +81,82 @@ impl Counter {
     }
 }
 
+/// Passive failures of one target within a sliding window.
+#[derive(Debug, Clone)]
+pub struct PassiveWindow {
+    fall: usize,
+    window: Duration,
+    recent: VecDeque<Instant>,
+}
+
+impl PassiveWindow {
+    pub fn new(fall: u32, window: Duration) -> Self {
+        let fall = fall.max(1) as usize;
+        PassiveWindow {
+            fall,
+            window,
+            recent: VecDeque::with_capacity(fall),
+        }
+    }
+
+    /// Records one failure; true when `fall` of them fell within the window (then the
+    /// window starts empty again).
+    pub fn record(&mut self, now: Instant) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= self.window)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() == self.fall {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        if self.recent.len() >= self.fall {
+            self.recent.clear();
+            return true;
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passive_failures_count_only_within_the_window() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut w = PassiveWindow::new(3, Duration::from_secs(2));
+        // Two refusals, a pause longer than the window, two more: never three in 2 s.
+        assert!(!w.record(ms(0)));
+        assert!(!w.record(ms(100)));
+        assert!(!w.record(ms(2500)));
+        assert!(!w.record(ms(2600)));
+        assert!(w.record(ms(2700)), "three within 2 s");
+        // It starts over after speaking.
+        assert!(!w.record(ms(2800)));
+        assert!(!w.record(ms(2900)));
+        assert!(w.record(ms(3000)));
+        // One at a time, each 1.5 s apart: at most two in any window.
+        let mut w = PassiveWindow::new(3, Duration::from_secs(2));
+        for i in 0..20 {
+            assert!(!w.record(ms(10_000 + i * 1500)), "step {i}");
+        }
+    }
+
+    #[test]
+    fn forced_down_needs_rise_good_checks_to_come_back() {
+        let mut c = Counter::new(2, 2);
+        feed(&mut c, "++");
+        c.force_down();
+        assert_eq!(c.health(), Health::Down);
+        assert_eq!(c.record(false), None);
+        assert_eq!(c.record(true), None);
+        assert_eq!(c.record(true), Some(Health::Up));
+    }
 
     fn feed(c: &mut Counter, results: &str) -> Vec<Option<Health>> {
         results.chars().map(|r| c.record(r == '+')).collect()

@@ -1,6 +1,7 @@
 //! Choosing and connecting to a target: the active tier first (rotated, so a tier shares
 //! load), then the other usable targets by priority. A failed connect moves on to the next
-//! candidate and is reported to the supervisor as a passive health signal.
+//! candidate and is reported to the supervisor as a passive health signal, unless the
+//! failure was failoverd's own (out of descriptors, ports or buffers: `local_error`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -70,6 +71,11 @@ pub async fn connect(
                     return Some((target, stream));
                 }
                 Ok(Err(e)) => {
+                    if let Some(kind) = crate::local_error::kind(&e) {
+                        // failoverd's own shortage: nothing to hold against the target.
+                        crate::local_error::record(kind, "proxy connect", &e);
+                        continue;
+                    }
                     debug!(group = %g.name(), target = %g.config.targets[target].name, %addr, error = %e, "connect failed");
                     ctx.connect_failed(snap, group, target, format!("connect {addr}: {e}"));
                 }

@@ -164,6 +164,9 @@ pub async fn serve(
                 c
             }
             Err(e) => {
+                if let Some(kind) = crate::local_error::kind(&e) {
+                    crate::local_error::record(kind, "proxy accept", &e);
+                }
                 // EMFILE and friends: the backlog keeps the connection; wait and retry.
                 warn!(group = %current.group, listen = %current.config.listen, error = %e, "accept failed; retrying");
                 tokio::select! {

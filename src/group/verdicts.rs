@@ -1,0 +1,120 @@
+//! From check results to verdicts, as the supervisor counts them: active checks through
+//! rise/fall, passive signals (refused client connects) through their own window, and the
+//! passage of time (failback holds, flapping probation).
+
+use serde_json::json;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::supervisor::{CheckReport, PassiveReport, Supervisor};
+use super::Health;
+
+impl Supervisor {
+    /// Handles one active check report; true when it changed a verdict (and so maybe a
+    /// deadline). Every failure, verdict or not, restarts the target's failback hold.
+    pub(super) async fn on_check(&mut self, r: CheckReport) -> bool {
+        let Some(&(gi, ti)) = self.routes.get(&r.id) else {
+            // A checker stopped by a reload, reporting its last probe.
+            return false;
+        };
+        let now = Instant::now();
+        let g = &mut self.groups[gi];
+        if !r.ok {
+            g.machine.note_failure(ti, now);
+        }
+        let Some(verdict) = g.counters[ti].record(r.ok) else {
+            return !r.ok;
+        };
+        self.verdict(gi, ti, verdict, false, &r.detail, now).await;
+        true
+    }
+
+    /// A client connect the proxy saw fail: `passive_fall` of them within
+    /// `passive_window` make the target down.
+    pub(super) async fn on_passive(&mut self, r: PassiveReport) -> bool {
+        if r.generation != self.generation {
+            return false;
+        }
+        let now = Instant::now();
+        let Some(g) = self.groups.get_mut(r.group) else {
+            return false;
+        };
+        if r.target >= g.counters.len() {
+            return false;
+        }
+        g.machine.note_failure(r.target, now);
+        if g.counters[r.target].health() == Health::Down || !g.passive[r.target].record(now) {
+            return true;
+        }
+        g.counters[r.target].force_down();
+        let h = &g.config.health;
+        let detail = format!(
+            "{} failed client connects within {}; last: {}",
+            h.passive_fall,
+            crate::config::duration::show(h.passive_window),
+            r.detail
+        );
+        self.verdict(r.group, r.target, Health::Down, true, &detail, now)
+            .await;
+        true
+    }
+
+    /// A new verdict: logged, recorded, then decided on.
+    async fn verdict(
+        &mut self,
+        gi: usize,
+        ti: usize,
+        verdict: Health,
+        passive: bool,
+        detail: &str,
+        now: Instant,
+    ) {
+        let g = &mut self.groups[gi];
+        let (group, target) = (g.config.name.clone(), g.config.targets[ti].name.clone());
+        let was_flapping = g.machine.targets()[ti].flapping;
+        let transition = g.machine.set_health(ti, verdict, now);
+        let flapping = g.machine.targets()[ti].flapping;
+        match verdict {
+            Health::Down => {
+                warn!(%group, target = %target, passive, detail, flapping, "target down")
+            }
+            _ => {
+                info!(%group, target = %target, health = verdict.as_str(), "target {}", verdict.as_str())
+            }
+        }
+        if flapping && !was_flapping {
+            warn!(%group, target = %target, "target flapping: it takes no traffic back until it has been stable for failback_hold");
+        }
+        let details = json!({
+            "target": target, "health": verdict.as_str(), "passive": passive,
+            "detail": detail, "flapping": flapping,
+        });
+        self.services
+            .events
+            .record("health", Some(&group), Some(g.machine.epoch()), details);
+        self.commit_transition(gi, transition, None).await;
+    }
+
+    /// Time passed: holds may have ended, flapping targets may have calmed down.
+    pub(super) async fn on_tick(&mut self) {
+        let now = Instant::now();
+        let mut calmed = false;
+        for i in 0..self.groups.len() {
+            let flapping = |g: &super::group_state::GroupState| {
+                g.machine.targets().iter().filter(|t| t.flapping).count()
+            };
+            let before = flapping(&self.groups[i]);
+            let transition = self.groups[i].machine.tick(now);
+            if flapping(&self.groups[i]) != before {
+                calmed = true;
+                info!(group = %self.groups[i].config.name, "target stable again: no longer flapping");
+            }
+            if transition.is_some() {
+                self.commit_transition(i, transition, None).await;
+            }
+        }
+        if calmed {
+            self.publish();
+        }
+    }
+}
