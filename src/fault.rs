@@ -8,18 +8,19 @@
 #[cfg(feature = "fault-injection")]
 mod enabled {
     use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
+    use std::time::{Duration, SystemTime};
 
-    static TARGET: OnceLock<Option<(String, Instant)>> = OnceLock::new();
+    static TARGET: OnceLock<Option<(String, SystemTime)>> = OnceLock::new();
 
     pub fn maybe_panic(subsystem: &str) {
         let target = TARGET.get_or_init(|| {
             std::env::var("FAILOVERD_FAULT_PANIC")
                 .ok()
-                .map(|s| (s, Instant::now()))
+                .map(|s| (s, SystemTime::now()))
         });
         if let Some((name, since)) = target {
-            if name == subsystem && since.elapsed() >= Duration::from_secs(1) {
+            let waited = since.elapsed().unwrap_or_default();
+            if name == subsystem && waited >= Duration::from_secs(1) {
                 panic!("fault injection: {subsystem} panics as asked");
             }
         }

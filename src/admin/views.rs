@@ -38,6 +38,8 @@ pub struct TargetView<'a> {
     pub health: Health,
     pub admin_state: AdminState,
     pub active: bool,
+    /// Went down `flap_limit` times within `flap_window`, not yet stable for the hold.
+    pub flapping: bool,
 }
 
 pub fn group(g: &GroupSnap) -> GroupView<'_> {
@@ -76,6 +78,7 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
                 health: g.targets[i].health,
                 admin_state: g.targets[i].admin,
                 active: g.is_active(i),
+                flapping: g.targets[i].flapping,
             })
             .collect(),
     }

@@ -63,6 +63,7 @@ impl GroupState {
                     health: t.health,
                     admin: t.admin,
                     priority: t.priority,
+                    flapping: t.flapping,
                 })
                 .collect(),
             last_change: self.last_change,

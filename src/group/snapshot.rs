@@ -45,6 +45,8 @@ pub struct TargetSnap {
     pub admin: AdminState,
     /// In effect (a commit can change it from the config's).
     pub priority: u32,
+    /// See `machine::TargetState::flapping`.
+    pub flapping: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

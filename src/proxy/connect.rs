@@ -166,6 +166,7 @@ mod tests {
                     health: h,
                     admin: AdminState::Enabled,
                     priority: t.priority,
+                    flapping: false,
                 })
                 .collect(),
             last_change: None,

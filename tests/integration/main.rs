@@ -4,6 +4,7 @@ mod admin_tls;
 mod config_files;
 mod control;
 mod ctl;
+mod decisions;
 mod demo;
 mod dns;
 mod dns_client;
