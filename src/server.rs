@@ -205,16 +205,17 @@ pub async fn run(
     root.cancel();
     background.close();
     background.wait().await;
-    finish(threads, admin_task, &events).await;
+    finish(threads, admin_task, events).await;
     Ok(())
 }
 
 /// The last of a stop, once every task has ended: threads joined, the admin server's
-/// outcome logged, the stop recorded.
+/// outcome logged, the stop recorded and the history's writer done (so the stop is on disk
+/// when the process exits).
 async fn finish(
     threads: Threads,
     admin_task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    events: &EventLog,
+    events: Arc<EventLog>,
 ) {
     let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
     match admin_task.await {
@@ -223,6 +224,7 @@ async fn finish(
         Err(e) => warn!(error = %e, "admin server task failed"),
     }
     events.record("stop", None, None, json!({}));
+    let _ = tokio::task::spawn_blocking(move || events.close()).await;
     info!("stopped");
 }
 

@@ -5,6 +5,7 @@
 //! crash at any moment leaves either the old or the new file, never a torn one.
 
 pub mod events;
+mod history;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
