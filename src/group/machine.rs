@@ -300,7 +300,7 @@ impl Machine {
         if active == self.active {
             return None;
         }
-        self.epoch += 1;
+        self.epoch = self.epoch.saturating_add(1);
         let from = std::mem::replace(&mut self.active, active.clone());
         Some(Transition {
             from,

@@ -18,6 +18,13 @@ use crate::group::AdminState;
 
 const FORMAT: u32 = 1;
 
+/// The largest epoch a state file may hold: 2^53. Epochs grow by one per transition, so
+/// even one a millisecond takes 285,000 years to get there; a larger one was written by
+/// hand or by a bug. It would also lose precision in the JSON of the API and the hooks
+/// (JavaScript and jq read numbers as doubles), and near u64::MAX the next transition
+/// would have nowhere to go.
+pub const MAX_EPOCH: u64 = 1 << 53;
+
 /// Everything decided, by group name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +60,12 @@ pub enum StoreError {
     Read { path: PathBuf, source: io::Error },
     #[error("state file {path} is corrupt ({reason}); fix or remove it, or start with --fresh-state to move it aside")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("state file {path}: group {group:?} has epoch {epoch}, above the limit {MAX_EPOCH}; fix or remove it, or start with --fresh-state to move it aside")]
+    Epoch {
+        path: PathBuf,
+        group: String,
+        epoch: u64,
+    },
 }
 
 pub struct StateFile {
@@ -89,6 +102,13 @@ impl StateFile {
         let state: State = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
         if state.format != FORMAT {
             return Err(corrupt(format!("format {} is not {FORMAT}", state.format)));
+        }
+        if let Some((name, g)) = state.groups.iter().find(|(_, g)| g.epoch > MAX_EPOCH) {
+            return Err(StoreError::Epoch {
+                path: self.path.clone(),
+                group: name.clone(),
+                epoch: g.epoch,
+            });
         }
         Ok(Some(state))
     }
@@ -196,5 +216,27 @@ mod tests {
         let aside = file.move_aside().unwrap().unwrap();
         assert!(aside.exists() && !path.exists());
         assert_eq!(file.load().unwrap(), None);
+    }
+
+    #[test]
+    fn an_absurd_epoch_is_refused_naming_the_file_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(&dir.path().join("s.state"));
+        let mut state = sample();
+        state.groups.get_mut("app").unwrap().epoch = MAX_EPOCH;
+        file.save(&state).unwrap();
+        assert_eq!(file.load().unwrap(), Some(state.clone()));
+        state.groups.get_mut("app").unwrap().epoch = u64::MAX;
+        file.save(&state).unwrap();
+        let err = file.load().unwrap_err().to_string();
+        let path = file.path().display().to_string();
+        for part in [
+            path.as_str(),
+            "\"app\"",
+            "18446744073709551615",
+            "--fresh-state",
+        ] {
+            assert!(err.contains(part), "{part} not in: {err}");
+        }
     }
 }
