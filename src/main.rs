@@ -109,8 +109,19 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Ok(config)
 }
 
+/// [`load`], then the checks that concern this machine rather than the config text: what
+/// `check` and `run` verify (the demo uses a state directory of its own).
+fn load_to_run(path: &std::path::Path) -> Result<Config, ExitCode> {
+    let config = load(path)?;
+    server::check_state_dir(&config).map_err(|e| {
+        eprintln!("failoverd: invalid config: {}: {e:#}", path.display());
+        ExitCode::from(EX_USAGE)
+    })?;
+    Ok(config)
+}
+
 fn check(path: &std::path::Path) -> ExitCode {
-    match load(path) {
+    match load_to_run(path) {
         Ok(config) => {
             println!("{}: ok ({} groups)", path.display(), config.groups.len());
             ExitCode::SUCCESS
@@ -134,7 +145,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn run(path: &std::path::Path, fresh_state: bool) -> ExitCode {
-    let config = match load(path) {
+    let config = match load_to_run(path) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -45,6 +45,12 @@ pub fn preflight(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks that the state file can be written where the config puts it: `check` and `run`
+/// (not reload: `state.path` cannot change on reload).
+pub fn check_state_dir(config: &Config) -> anyhow::Result<()> {
+    crate::store::check_dir(&config.state.path).context("state.path")
+}
+
 /// Binds the admin, proxy and DNS sockets, logging each bound address.
 pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let admin = listen_tcp(config.admin.listen)

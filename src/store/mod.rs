@@ -136,6 +136,47 @@ impl StateFile {
     }
 }
 
+/// Why the state file's directory cannot hold it.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("directory {0} does not exist")]
+    Missing(PathBuf),
+    #[error("{0} is not a directory")]
+    NotDir(PathBuf),
+    #[error("directory {path} is not writable ({source})")]
+    NotWritable { path: PathBuf, source: io::Error },
+}
+
+/// Checks that the directory of `state_path` exists and takes a new file (the state file
+/// is written as a temporary file renamed into place, so the directory must be writable,
+/// not only the file). A missing directory would otherwise show only later, as a 500 on
+/// every operating command.
+pub fn check_dir(state_path: &Path) -> Result<(), DirError> {
+    let dir = dir_of(state_path);
+    match fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(DirError::NotDir(dir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(DirError::Missing(dir)),
+        Err(source) => return Err(DirError::NotWritable { path: dir, source }),
+    }
+    let probe = dir.join(format!(".failoverd-check-{}", std::process::id()));
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(source) => Err(DirError::NotWritable { path: dir, source }),
+    }
+}
+
+/// The directory a file is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// tmp + fsync + rename + fsync(dir).
 pub fn write_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
     let tmp = with_suffix(path, ".tmp");
@@ -149,11 +190,7 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    File::open(dir)?.sync_all()
+    File::open(dir_of(path))?.sync_all()
 }
 
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
