@@ -92,9 +92,24 @@ fn init_logging(format: LogFormat, level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(colour_stderr()).init(),
+        // No module path: events name failoverd's targets in a `target` field, and a
+        // second `target` key would hide it from jq and log pipelines.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_ansi(false)
+            .init(),
     }
+}
+
+/// Colours only for a person at a terminal, and not when `NO_COLOR` says no
+/// (<https://no-color.org>: set and not empty): a file or journald gets plain text.
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !no_color
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
