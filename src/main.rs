@@ -92,9 +92,24 @@ fn init_logging(format: LogFormat, level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(colour_stderr()).init(),
+        // No module path: events name failoverd's targets in a `target` field, and a
+        // second `target` key would hide it from jq and log pipelines.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_ansi(false)
+            .init(),
     }
+}
+
+/// Colours only for a person at a terminal, and not when `NO_COLOR` says no
+/// (<https://no-color.org>: set and not empty): a file or journald gets plain text.
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !no_color
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -109,8 +124,19 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Ok(config)
 }
 
+/// [`load`], then the checks that concern this machine rather than the config text: what
+/// `check` and `run` verify (the demo uses a state directory of its own).
+fn load_to_run(path: &std::path::Path) -> Result<Config, ExitCode> {
+    let config = load(path)?;
+    server::check_state_dir(&config).map_err(|e| {
+        eprintln!("failoverd: invalid config: {}: {e:#}", path.display());
+        ExitCode::from(EX_USAGE)
+    })?;
+    Ok(config)
+}
+
 fn check(path: &std::path::Path) -> ExitCode {
-    match load(path) {
+    match load_to_run(path) {
         Ok(config) => {
             println!("{}: ok ({} groups)", path.display(), config.groups.len());
             ExitCode::SUCCESS
@@ -134,7 +160,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn run(path: &std::path::Path, fresh_state: bool) -> ExitCode {
-    let config = match load(path) {
+    let config = match load_to_run(path) {
         Ok(c) => c,
         Err(code) => return code,
     };

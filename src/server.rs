@@ -47,6 +47,12 @@ pub fn preflight(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks that the state file can be written where the config puts it: `check` and `run`
+/// (not reload: `state.path` cannot change on reload).
+pub fn check_state_dir(config: &Config) -> anyhow::Result<()> {
+    crate::store::check_dir(&config.state.path).context("state.path")
+}
+
 /// Binds the admin, proxy and DNS sockets, logging each bound address.
 pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let admin = listen_tcp(config.admin.listen)
@@ -235,18 +241,19 @@ pub async fn run(
     root.cancel();
     background.close();
     background.wait().await;
-    finish(threads, &events).await;
+    finish(threads, events).await;
     match subsystems.failure() {
         Some(failure) => Err(anyhow::anyhow!(failure)),
         None => Ok(()),
     }
 }
 
-/// The last of a stop, once every task has ended: threads joined, the admin server's
-/// outcome logged, the stop recorded.
-async fn finish(threads: Threads, events: &EventLog) {
+/// The last of a stop, once every task has ended: threads joined, the stop recorded and
+/// the history's writer done (so the stop is on disk when the process exits).
+async fn finish(threads: Threads, events: Arc<EventLog>) {
     let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
     events.record("stop", None, None, json!({}));
+    let _ = tokio::task::spawn_blocking(move || events.close()).await;
     info!("stopped");
 }
 

@@ -3,7 +3,7 @@
 //! "accept any certificate" opt-out that still checks handshake signatures.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -75,20 +75,30 @@ pub fn roots_from_file(path: &Path) -> Result<RootCertStore, TrustError> {
     Ok(roots)
 }
 
-/// The system trust store. Distribution bundles often hold a few certificates webpki
-/// rejects; skipping them is normal, only an empty result is an error.
-pub fn native_roots() -> Result<RootCertStore, TrustError> {
+/// The system trust store, read once per process (the first client that trusts it) and
+/// shared: reading it means hundreds of files, which health-check reloads and webhooks did
+/// again and again. Certificates installed later need a restart, as with most daemons.
+pub fn native_roots() -> Result<Arc<RootCertStore>, TrustError> {
+    static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(load_native_roots)
+        .clone()
+        .map_err(TrustError::NoSystemRoots)
+}
+
+/// Distribution bundles often hold a few certificates webpki rejects; skipping them is
+/// normal, only an empty result is an error.
+fn load_native_roots() -> Result<Arc<RootCertStore>, String> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(loaded.certs);
     if roots.is_empty() {
-        let reason = match loaded.errors.first() {
+        return Err(match loaded.errors.first() {
             Some(e) => e.to_string(),
             None => "the system trust store is empty".into(),
-        };
-        return Err(TrustError::NoSystemRoots(reason));
+        });
     }
-    Ok(roots)
+    Ok(Arc::new(roots))
 }
 
 /// Any certificate chain and name is accepted, but the handshake signatures are still
@@ -128,5 +138,20 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The system roots are read once: every later client shares the same store.
+    #[test]
+    fn system_roots_are_loaded_once() {
+        match (native_roots(), native_roots()) {
+            (Ok(a), Ok(b)) => assert!(Arc::ptr_eq(&a, &b)),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("the second load differs from the first"),
+        }
     }
 }

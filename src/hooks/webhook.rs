@@ -1,11 +1,13 @@
 //! Webhook hooks: one HTTP/1.1 POST of the event as JSON, over TCP or TLS (rustls, system
-//! roots), under one deadline for connect, handshake, request and response head.
+//! roots), under one deadline for connect, handshake, request and response head. Every
+//! webhook trusts the same roots, so one TLS client config, built at the first https POST,
+//! serves them all.
 //!
 //! Any 2xx answer is success; redirects are not followed (a 3xx is a failure, so a moved
 //! endpoint shows up in the event history). Logs name only the URL's origin: the path or
 //! query of a webhook URL often carries a secret.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::http1::AbortOnDrop;
@@ -47,15 +49,15 @@ enum WebhookError {
 
 /// POSTs `event` to `url`; the outcome is "HTTP <status>" or why no status came back.
 pub(super) async fn post(url: &WebhookUrl, event: &HookEvent, timeout: Duration) -> Outcome {
-    post_with(url, event, timeout, system_tls).await
+    post_with(url, event, timeout, &SYSTEM_TLS).await
 }
 
-/// [`post`] with the TLS config made by `tls` (tests trust their own CA).
+/// [`post`] with the TLS config of `tls` (tests trust their own CA).
 async fn post_with(
     url: &WebhookUrl,
     event: &HookEvent,
     timeout: Duration,
-    tls: fn() -> Result<Arc<ClientConfig>, WebhookError>,
+    tls: &'static TlsSource,
 ) -> Outcome {
     debug!(origin = %url.origin(), "webhook POST");
     match tokio::time::timeout(timeout, send(url, event, tls)).await {
@@ -69,7 +71,7 @@ async fn post_with(
 async fn send(
     url: &WebhookUrl,
     event: &HookEvent,
-    tls: fn() -> Result<Arc<ClientConfig>, WebhookError>,
+    tls: &'static TlsSource,
 ) -> Result<StatusCode, WebhookError> {
     let body = Bytes::from(serde_json::to_vec(event).map_err(WebhookError::Encode)?);
     let tcp = TcpStream::connect((url.host.as_str(), url.port))
@@ -80,10 +82,7 @@ async fn send(
         return request(tcp, url, body).await;
     }
     let name = server_name(&url.host).ok_or_else(|| WebhookError::ServerName(url.host.clone()))?;
-    // Loading the system roots reads files: off the async workers.
-    let config = tokio::task::spawn_blocking(tls)
-        .await
-        .map_err(|e| WebhookError::TlsSetup(e.to_string()))??;
+    let config = tls.get().await?;
     let stream = TlsConnector::from(config)
         .connect(name, tcp)
         .await
@@ -116,12 +115,39 @@ where
     Ok(response.status())
 }
 
-/// A client config trusting the system roots, offering HTTP/1.1 by ALPN.
-fn system_tls() -> Result<Arc<ClientConfig>, WebhookError> {
-    let config = tls_client::client_config(Trust::System, true)
-        .map_err(|e| WebhookError::TlsSetup(e.to_string()))?;
-    Ok(Arc::new(config))
+/// A TLS client config built once, at its first use, then shared.
+struct TlsSource {
+    /// The config, or why it could not be built (kept too: a missing trust store stays
+    /// missing until a restart, and retrying would read the disk at every POST).
+    cell: OnceLock<Result<Arc<ClientConfig>, String>>,
+    build: fn() -> Result<ClientConfig, String>,
 }
+
+impl TlsSource {
+    const fn new(build: fn() -> Result<ClientConfig, String>) -> TlsSource {
+        TlsSource {
+            cell: OnceLock::new(),
+            build,
+        }
+    }
+
+    async fn get(&'static self) -> Result<Arc<ClientConfig>, WebhookError> {
+        let built = match self.cell.get() {
+            Some(built) => built,
+            // The first build may read the system roots (files): off the async workers.
+            None => tokio::task::spawn_blocking(move || {
+                self.cell.get_or_init(|| (self.build)().map(Arc::new))
+            })
+            .await
+            .map_err(|e| WebhookError::TlsSetup(e.to_string()))?,
+        };
+        built.clone().map_err(WebhookError::TlsSetup)
+    }
+}
+
+/// Trusting the system roots, offering HTTP/1.1 by ALPN.
+static SYSTEM_TLS: TlsSource =
+    TlsSource::new(|| tls_client::client_config(Trust::System, true).map_err(|e| e.to_string()));
 
 fn http_error(e: hyper::Error) -> WebhookError {
     WebhookError::Http(crate::http1::describe(&e))

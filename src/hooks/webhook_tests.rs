@@ -207,18 +207,31 @@ async fn silent_server_is_abandoned_at_the_timeout() {
     seen.recv().await.unwrap();
 }
 
-fn test_ca_tls() -> Result<Arc<ClientConfig>, WebhookError> {
+fn test_ca_config() -> Result<ClientConfig, String> {
+    TEST_CA_BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let (ca_pem, _) = CA.get_or_init(pki);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, ca_pem).unwrap();
-    let config =
-        crate::tls_client::client_config(crate::tls_client::Trust::File(&path), true).unwrap();
-    Ok(Arc::new(config))
+    crate::tls_client::client_config(crate::tls_client::Trust::File(&path), true)
+        .map_err(|e| e.to_string())
 }
 
-/// One test CA for the process: `post_with` takes a plain `fn`.
+/// Trusting the test CA, built once like the system one.
+static TEST_CA_TLS: TlsSource = TlsSource::new(test_ca_config);
+static TEST_CA_BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One test CA for the process: `TlsSource` takes a plain `fn`.
 static CA: std::sync::OnceLock<(String, TlsAcceptor)> = std::sync::OnceLock::new();
+
+/// POSTs share one config, built once: no files read per request.
+#[tokio::test]
+async fn the_tls_config_is_built_once() {
+    let first = TEST_CA_TLS.get().await.unwrap();
+    let second = TEST_CA_TLS.get().await.unwrap();
+    assert!(Arc::ptr_eq(&first, &second));
+    assert_eq!(TEST_CA_BUILDS.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
 
 #[tokio::test]
 async fn https_with_a_trusted_ca() {
@@ -229,7 +242,7 @@ async fn https_with_a_trusted_ca() {
         &url(addr, true, "localhost"),
         &ev,
         Duration::from_secs(5),
-        test_ca_tls,
+        &TEST_CA_TLS,
     )
     .await;
     assert_eq!((out.ok, out.detail.as_str()), (true, "HTTP 200"));

@@ -5,6 +5,7 @@
 //! crash at any moment leaves either the old or the new file, never a torn one.
 
 pub mod events;
+mod history;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -16,6 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::group::AdminState;
 
 const FORMAT: u32 = 1;
+
+/// The largest epoch a state file may hold: 2^53. Epochs grow by one per transition, so
+/// even one a millisecond takes 285,000 years to get there; a larger one was written by
+/// hand or by a bug. It would also lose precision in the JSON of the API and the hooks
+/// (JavaScript and jq read numbers as doubles), and near u64::MAX the next transition
+/// would have nowhere to go.
+pub const MAX_EPOCH: u64 = 1 << 53;
 
 /// Everything decided, by group name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +60,12 @@ pub enum StoreError {
     Read { path: PathBuf, source: io::Error },
     #[error("state file {path} is corrupt ({reason}); fix or remove it, or start with --fresh-state to move it aside")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("state file {path}: group {group:?} has epoch {epoch}, above the limit {MAX_EPOCH}; fix or remove it, or start with --fresh-state to move it aside")]
+    Epoch {
+        path: PathBuf,
+        group: String,
+        epoch: u64,
+    },
 }
 
 pub struct StateFile {
@@ -89,6 +103,13 @@ impl StateFile {
         if state.format != FORMAT {
             return Err(corrupt(format!("format {} is not {FORMAT}", state.format)));
         }
+        if let Some((name, g)) = state.groups.iter().find(|(_, g)| g.epoch > MAX_EPOCH) {
+            return Err(StoreError::Epoch {
+                path: self.path.clone(),
+                group: name.clone(),
+                epoch: g.epoch,
+            });
+        }
         Ok(Some(state))
     }
 
@@ -115,6 +136,47 @@ impl StateFile {
     }
 }
 
+/// Why the state file's directory cannot hold it.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("directory {0} does not exist")]
+    Missing(PathBuf),
+    #[error("{0} is not a directory")]
+    NotDir(PathBuf),
+    #[error("directory {path} is not writable ({source})")]
+    NotWritable { path: PathBuf, source: io::Error },
+}
+
+/// Checks that the directory of `state_path` exists and takes a new file (the state file
+/// is written as a temporary file renamed into place, so the directory must be writable,
+/// not only the file). A missing directory would otherwise show only later, as a 500 on
+/// every operating command.
+pub fn check_dir(state_path: &Path) -> Result<(), DirError> {
+    let dir = dir_of(state_path);
+    match fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(DirError::NotDir(dir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(DirError::Missing(dir)),
+        Err(source) => return Err(DirError::NotWritable { path: dir, source }),
+    }
+    let probe = dir.join(format!(".failoverd-check-{}", std::process::id()));
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(source) => Err(DirError::NotWritable { path: dir, source }),
+    }
+}
+
+/// The directory a file is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// tmp + fsync + rename + fsync(dir).
 pub fn write_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
     let tmp = with_suffix(path, ".tmp");
@@ -128,11 +190,7 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    File::open(dir)?.sync_all()
+    File::open(dir_of(path))?.sync_all()
 }
 
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -195,5 +253,27 @@ mod tests {
         let aside = file.move_aside().unwrap().unwrap();
         assert!(aside.exists() && !path.exists());
         assert_eq!(file.load().unwrap(), None);
+    }
+
+    #[test]
+    fn an_absurd_epoch_is_refused_naming_the_file_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(&dir.path().join("s.state"));
+        let mut state = sample();
+        state.groups.get_mut("app").unwrap().epoch = MAX_EPOCH;
+        file.save(&state).unwrap();
+        assert_eq!(file.load().unwrap(), Some(state.clone()));
+        state.groups.get_mut("app").unwrap().epoch = u64::MAX;
+        file.save(&state).unwrap();
+        let err = file.load().unwrap_err().to_string();
+        let path = file.path().display().to_string();
+        for part in [
+            path.as_str(),
+            "\"app\"",
+            "18446744073709551615",
+            "--fresh-state",
+        ] {
+            assert!(err.contains(part), "{part} not in: {err}");
+        }
     }
 }

@@ -95,16 +95,41 @@ fn example_configs_are_valid() {
         }
         let out = check(rel);
         assert_no_panic(&format!("check {}", rel.display()), &out);
+        // `check` also wants the state file's directory (e.g. /var/lib/failoverd) to
+        // exist here; where it does not, a copy with the state in a temp dir must pass.
+        let config = Config::load(path).unwrap();
+        let state_dir = config
+            .state
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty());
+        let (out, shown) = match state_dir {
+            Some(dir) if !dir.is_dir() => {
+                let wanted = format!("state.path: directory {} does not exist", dir.display());
+                assert_eq!(out.status.code(), Some(EX_USAGE), "{}", stderr(&out));
+                assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
+                let tmp = tempfile::tempdir().unwrap();
+                let text = std::fs::read_to_string(path).unwrap();
+                let moved = text.replace(
+                    &format!("{}", config.state.path.display()),
+                    &format!("{}", tmp.path().join("failoverd.state").display()),
+                );
+                let copy = tmp.path().join("copy.toml");
+                std::fs::write(&copy, moved).unwrap();
+                (check(&copy), copy)
+            }
+            _ => (out, rel.to_path_buf()),
+        };
         assert_eq!(
             out.status.code(),
             Some(0),
             "failoverd check --config {} failed:\n{}",
-            rel.display(),
+            shown.display(),
             stderr(&out)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            stdout.contains(&format!("{}: ok (", rel.display())),
+            stdout.contains(&format!("{}: ok (", shown.display())),
             "unexpected check output: {stdout}"
         );
     }

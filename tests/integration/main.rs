@@ -12,6 +12,7 @@ mod dns_failover;
 mod failover;
 mod failover_timing;
 mod harness;
+mod history;
 mod hooks;
 mod metrics_api;
 mod proxy;
