@@ -17,6 +17,7 @@ use crate::admin::{self, AdminCtx, Tokens};
 use crate::config::Config;
 use crate::critical::Subsystems;
 use crate::dns;
+use crate::group::notices::NoticeQueue;
 use crate::group::supervisor::{Services, Supervisor};
 use crate::health::checker::Checkers;
 use crate::health::probe::Prober;
@@ -141,11 +142,11 @@ pub async fn run(
 
     let root = CancellationToken::new();
     let subsystems = Subsystems::new(root.clone());
-    let (notices, notices_rx) = tokio::sync::mpsc::unbounded_channel();
+    let notices = Arc::new(NoticeQueue::new());
     let services = Services {
         store: Some(store),
         events: events.clone(),
-        notices: Some(notices),
+        notices: Some(notices.clone()),
     };
     let stop_accepting = root.child_token();
     let mut checkers = Checkers::new(stop_accepting.child_token(), subsystems.clone());
@@ -167,7 +168,7 @@ pub async fn run(
         &control,
     );
     let hooks = hooks::dispatch::run(
-        notices_rx,
+        notices,
         snapshot.clone(),
         events.clone(),
         background.clone(),

@@ -67,6 +67,8 @@ pub struct Notice {
     pub cause: Cause,
     pub epoch: u64,
     pub actor: Option<String>,
+    /// When it happened (hooks may run later: a queue, a slow hook before them).
+    pub at: std::time::SystemTime,
 }
 
 impl Notice {
@@ -101,6 +103,7 @@ impl Notice {
                 cause: t.cause,
                 epoch: t.epoch,
                 actor: actor.map(String::from),
+                at: std::time::SystemTime::now(),
             })
             .collect()
     }
@@ -267,6 +270,7 @@ impl Supervisor {
             cause: t.map(|t| t.cause).unwrap_or(Cause::Manual),
             epoch: g.machine.epoch(),
             actor: Some(actor.into()),
+            at: std::time::SystemTime::now(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod group_state;
 pub mod machine;
+pub mod notices;
 mod persist;
 mod reload;
 pub mod snapshot;

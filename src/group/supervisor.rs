@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 
 use super::group_state::GroupState;
 use super::machine::{AllDownEdge, Transition};
+use super::notices::NoticeQueue;
 use super::snapshot::{Change, GroupSnap, Snapshot, SnapshotReader};
 use super::{GroupStatus, Health};
 use crate::config::Config;
@@ -114,7 +115,7 @@ pub struct Services {
     pub store: Option<StateFile>,
     pub events: Arc<EventLog>,
     /// Transitions and commands, for the hook runner.
-    pub notices: Option<mpsc::UnboundedSender<Notice>>,
+    pub notices: Option<Arc<NoticeQueue>>,
 }
 
 pub struct Supervisor {
@@ -324,8 +325,8 @@ impl Supervisor {
         self.export_metrics();
         // Hooks run after the switch is live, never before.
         for n in self.pending.drain(..) {
-            if let Some(tx) = &self.services.notices {
-                let _ = tx.send(n);
+            if let Some(queue) = &self.services.notices {
+                queue.push(n);
             }
         }
     }

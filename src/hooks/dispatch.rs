@@ -1,76 +1,87 @@
-//! From supervisor notices to hook runs: one queue and one task per group, so a group's
-//! runbooks run in the order of its transitions, one after the other, while the supervisor
-//! never waits for them. Every result goes to the event history and the log.
+//! From supervisor notices to hook runs: one runner task per group with pending notices,
+//! so a group's runbooks run in the order of its transitions, one after the other, while
+//! the supervisor never waits for them. The queue (`group::notices`) coalesces, so a
+//! flapping group with slow hooks holds at most one pending run per trigger; a runner ends
+//! (and its group's queue is freed) as soon as nothing is pending. Every result goes to
+//! the event history and the log.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde_json::json;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::{run_hooks, HookEvent, HookTrigger};
+use crate::group::notices::{NoticeQueue, Pending};
 use crate::group::snapshot::SnapshotReader;
-use crate::group::supervisor::Notice;
 use crate::store::events::EventLog;
 
-/// Consumes notices until `stop` fires (which also kills hooks still running).
+/// Starts a runner for every group with pending notices, until `stop` fires (which also
+/// kills hooks still running).
 pub async fn run(
-    mut notices: mpsc::UnboundedReceiver<Notice>,
+    queue: Arc<NoticeQueue>,
     snapshot: SnapshotReader,
     events: Arc<EventLog>,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
-    let mut queues: HashMap<String, mpsc::UnboundedSender<Notice>> = HashMap::new();
     loop {
-        let notice = tokio::select! {
+        for group in queue.claim_idle() {
+            let runner = runner(
+                group,
+                queue.clone(),
+                snapshot.clone(),
+                events.clone(),
+                stop.clone(),
+            );
+            tracker.spawn(runner);
+        }
+        tokio::select! {
             _ = stop.cancelled() => return,
-            n = notices.recv() => match n {
-                Some(n) => n,
-                None => return,
-            },
-        };
-        let queue = queues.entry(notice.group.clone()).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let worker = worker(rx, snapshot.clone(), events.clone(), stop.clone());
-            tracker.spawn(worker);
-            tx
-        });
-        let _ = queue.send(notice);
+            _ = queue.pushed() => {}
+        }
     }
 }
 
-async fn worker(
-    mut queue: mpsc::UnboundedReceiver<Notice>,
+/// Runs a group's pending notices in order, then ends.
+async fn runner(
+    group: String,
+    queue: Arc<NoticeQueue>,
     snapshot: SnapshotReader,
     events: Arc<EventLog>,
     stop: CancellationToken,
 ) {
-    while let Some(notice) = queue.recv().await {
+    while let Some(Pending { notice, replaced }) = queue.next(&group) {
         let Some(trigger) = HookTrigger::from_name(notice.trigger) else {
             warn!(trigger = notice.trigger, "no hook trigger of that name");
             continue;
         };
         // The hooks of the config in effect now (a reload may have changed them).
-        let hooks = match snapshot.load().group(&notice.group) {
+        let hooks = match snapshot.load().group(&group) {
             Some(g) => g.config.hooks.clone(),
-            None => continue,
+            None => {
+                // Removed by a reload: nothing of it runs any more.
+                queue.forget(&group);
+                continue;
+            }
         };
         if !hooks.iter().any(|h| h.on.contains(&trigger)) {
             continue;
         }
+        if replaced > 0 {
+            debug!(%group, trigger = notice.trigger, replaced, "hook runs coalesced into the latest");
+        }
         let event = HookEvent {
-            group: notice.group.clone(),
+            group: group.clone(),
             trigger,
             from: notice.from,
             to: notice.to,
             cause: notice.cause.as_str().to_string(),
             epoch: notice.epoch,
-            at_unix: SystemTime::now()
+            at_unix: notice
+                .at
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
@@ -83,7 +94,7 @@ async fn worker(
         for r in results {
             let details = json!({
                 "hook": r.hook, "trigger": trigger.as_str(), "ok": r.ok,
-                "detail": r.detail, "duration_ms": r.duration_ms,
+                "detail": r.detail, "duration_ms": r.duration_ms, "coalesced": replaced,
             });
             events.record("hook", Some(&event.group), Some(event.epoch), details);
         }

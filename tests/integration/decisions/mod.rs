@@ -9,6 +9,7 @@
 mod all_down;
 mod crash;
 mod flapping;
+mod hook_queue;
 mod local_errors;
 mod reload;
 
