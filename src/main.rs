@@ -173,9 +173,12 @@ fn run(path: &std::path::Path, fresh_state: bool) -> ExitCode {
         }
     };
     let result = rt.block_on(async move {
+        // Handlers first: a signal that arrives once the addresses are logged (a test, a
+        // supervisor's reload) must find them, not the default action that kills.
+        let handlers = Signals::install();
         let bound = server::bind(&config)?;
         let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
-        tokio::spawn(signals(shutdown.clone(), kill.clone()));
+        tokio::spawn(handlers.run(shutdown.clone(), kill.clone()));
         let options = server::RunOptions {
             config_path: Some(path.to_path_buf()),
             fresh_state,
@@ -209,21 +212,44 @@ fn demo(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// First SIGTERM/SIGINT: drain. A second one: close everything now.
-async fn signals(shutdown: CancellationToken, kill: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        error!("cannot install signal handlers");
-        return;
-    };
-    for token in [shutdown, kill] {
-        tokio::select! {
-            _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
-            _ = int.recv() => info!(signal = "SIGINT", "signal received"),
+/// SIGTERM, SIGINT and SIGHUP handlers, installed before anything is bound.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        // SIGHUP is handled by the reconfiguration task; registering it here already
+        // replaces the default action (terminate) for the whole process.
+        if let Err(e) = signal(SignalKind::hangup()) {
+            error!(error = %e, "cannot install the SIGHUP handler");
         }
-        token.cancel();
+        let (term, int) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        if term.is_err() || int.is_err() {
+            error!("cannot install signal handlers");
+        }
+        Signals {
+            term: term.ok(),
+            int: int.ok(),
+        }
+    }
+
+    /// First SIGTERM/SIGINT: drain. A second one: close everything now.
+    async fn run(self, shutdown: CancellationToken, kill: CancellationToken) {
+        let (Some(mut term), Some(mut int)) = (self.term, self.int) else {
+            return;
+        };
+        for token in [shutdown, kill] {
+            tokio::select! {
+                _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
+                _ = int.recv() => info!(signal = "SIGINT", "signal received"),
+            }
+            token.cancel();
+        }
     }
 }

@@ -23,7 +23,13 @@ async fn proxy_workers_serve_concurrent_sessions_and_change_only_on_restart() {
         )
     };
     let f = Failoverd::start(&text(3)).await;
-    assert_eq!(proxy_worker_threads(f.pid()), 3, "one thread per worker");
+    // The threads start just after the sockets are bound (and logged).
+    eventually(
+        std::time::Duration::from_secs(10),
+        "one thread per worker",
+        || async { (proxy_worker_threads(f.pid()) == 3).then_some(()) },
+    )
+    .await;
 
     // Sessions open at once, spread over the workers by whichever is free: all relay.
     let proxy = f.proxy("app");
