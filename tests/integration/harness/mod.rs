@@ -12,7 +12,8 @@
 //! - `scrape`: values out of a Prometheus scrape;
 //! - `config`: config text and repository paths;
 //! - `tls`: a test CA and an admin listener that serves TLS;
-//! - `poll`: waiting with a deadline, and watching that something holds.
+//! - `poll`: waiting with a deadline, and watching that something holds;
+//! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail.
 
 #![allow(dead_code)]
 
@@ -22,6 +23,7 @@ mod config;
 mod http;
 mod poll;
 mod process;
+mod require;
 mod scrape;
 mod sessions;
 mod tls;
@@ -32,6 +34,7 @@ pub use config::*;
 pub use http::*;
 pub use poll::*;
 pub use process::*;
+pub use require::*;
 pub use scrape::*;
 pub use sessions::*;
 pub use tls::*;
