@@ -13,7 +13,8 @@
 //! - `config`: config text and repository paths;
 //! - `tls`: a test CA and an admin listener that serves TLS;
 //! - `poll`: waiting with a deadline, and watching that something holds;
-//! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail.
+//! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail;
+//! - `netns`: a network namespace per test, for rules that must not touch the host's.
 
 #![allow(dead_code)]
 
@@ -21,6 +22,7 @@ mod api;
 mod backends;
 mod config;
 mod http;
+mod netns;
 mod poll;
 mod process;
 mod require;
@@ -32,6 +34,7 @@ pub use api::*;
 pub use backends::*;
 pub use config::*;
 pub use http::*;
+pub use netns::*;
 pub use poll::*;
 pub use process::*;
 pub use require::*;
