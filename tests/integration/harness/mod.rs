@@ -14,7 +14,8 @@
 //! - `tls`: a test CA and an admin listener that serves TLS;
 //! - `poll`: waiting with a deadline, and watching that something holds;
 //! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail;
-//! - `netns`: a network namespace per test, for rules that must not touch the host's.
+//! - `netns`: a network namespace per test, for rules that must not touch the host's;
+//! - `ports`: a port that refuses connections, held for as long as the test needs it.
 
 #![allow(dead_code)]
 
@@ -24,6 +25,7 @@ mod config;
 mod http;
 mod netns;
 mod poll;
+mod ports;
 mod process;
 mod require;
 mod scrape;
@@ -36,6 +38,7 @@ pub use config::*;
 pub use http::*;
 pub use netns::*;
 pub use poll::*;
+pub use ports::*;
 pub use process::*;
 pub use require::*;
 pub use scrape::*;
