@@ -22,6 +22,9 @@ pub(super) struct Stack {
     pub(super) addr: SocketAddr,
     /// The bound socket, held while the stack is stopped too.
     socket: Socket,
+    /// Whether `socket` listens: it is shut down once per listen (shutting down a socket
+    /// that no longer listens would mark it, and what it accepts later, as read-closed).
+    listening: bool,
     stop: CancellationToken,
     /// The accept loop, which owns a copy of the socket.
     accepting: Option<tokio::task::JoinHandle<()>>,
@@ -64,6 +67,7 @@ impl Stack {
             name: name.to_string(),
             addr,
             socket,
+            listening: true,
             stop: CancellationToken::new(),
             accepting: None,
         };
@@ -87,7 +91,9 @@ impl Stack {
         if let Some(accepting) = self.accepting.take() {
             let _ = accepting.await;
         }
-        let _ = self.socket.shutdown(Shutdown::Read);
+        if std::mem::take(&mut self.listening) {
+            let _ = self.socket.shutdown(Shutdown::Read);
+        }
     }
 
     /// Listens again on the same socket, after `stop`.
@@ -95,6 +101,7 @@ impl Stack {
         self.socket.listen(BACKLOG).with_context(|| {
             format!("stack {}: cannot listen on {} again", self.name, self.addr)
         })?;
+        self.listening = true;
         self.serve()
     }
 }
