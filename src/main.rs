@@ -62,6 +62,11 @@ enum Command {
     Demo {
         #[arg(long, short, default_value = "config/demo.toml")]
         config: PathBuf,
+        /// Port of both stacks instead of the group's target_port; 0: one the kernel picks
+        /// that is free on both stack addresses (with `:0` listeners in the config, the
+        /// demo binds nothing on a fixed port).
+        #[arg(long, value_name = "PORT")]
+        stack_port: Option<u16>,
     },
     /// Operate a running failoverd through its admin API (status, switch, drain, ...).
     Ctl(ctl::CtlArgs),
@@ -80,7 +85,7 @@ fn main() -> ExitCode {
             config,
             fresh_state,
         } => run(&config, fresh_state),
-        Command::Demo { config } => demo(&config),
+        Command::Demo { config, stack_port } => demo(&config, stack_port),
     }
 }
 
@@ -195,14 +200,15 @@ fn run(path: &std::path::Path, fresh_state: bool) -> ExitCode {
     }
 }
 
-fn demo(path: &std::path::Path) -> ExitCode {
+fn demo(path: &std::path::Path, stack_port: Option<u16>) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let options = failoverd::demo::Options { stack_port };
     let result = runtime()
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(failoverd::demo::run(config)));
+        .and_then(|rt| rt.block_on(failoverd::demo::run(config, options)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,8 +5,12 @@
 //! sends requests through the proxy, stops the main stack, measures how long until the
 //! backup answers (and how many requests failed), restores the main, and waits for the
 //! failback. Everything is real sockets; nothing is simulated.
+//!
+//! To run beside anything else (tests, a busy machine), give it a config whose listeners
+//! are `:0` and `--stack-port 0`: every socket is then bound on a port the kernel picks,
+//! and the narration prints the addresses bound.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -20,18 +24,26 @@ mod stack;
 use stack::Stack;
 
 use crate::config::duration::show;
-use crate::config::{Config, TargetAddress};
+use crate::config::{Config, GroupConfig, TargetAddress, TargetConfig};
 use crate::server;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const PHASE_LIMIT: Duration = Duration::from_secs(30);
 
-pub async fn run(mut config: Config) -> anyhow::Result<()> {
+/// How the demo runs beyond its config.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// The port of both stacks, instead of the group's `target_port`; 0: one the kernel
+    /// picks that is free on both stack addresses.
+    pub stack_port: Option<u16>,
+}
+
+pub async fn run(mut config: Config, options: Options) -> anyhow::Result<()> {
     // The demo starts fresh every time: its decisions go to a temporary state file.
     let state_dir = std::env::temp_dir().join(format!("failoverd-demo-{}", std::process::id()));
     std::fs::create_dir_all(&state_dir).context("demo state directory")?;
     config.state.path = state_dir.join("demo.state");
-    let result = narrate(config).await;
+    let result = narrate(config, options).await;
     let _ = std::fs::remove_dir_all(&state_dir);
     result
 }
@@ -48,46 +60,94 @@ struct Scene {
 }
 
 impl Scene {
-    fn from_config(config: &Config) -> anyhow::Result<Scene> {
-        let group = config
-            .groups
-            .first()
-            .context("the demo config needs a group")?
-            .clone();
-        let listener = group
-            .listeners
-            .first()
-            .context("the demo group needs a listener")?
-            .clone();
-        let (Some(main), Some(backup)) = (group.targets.first(), group.targets.get(1)) else {
-            bail!("the demo group needs two targets")
-        };
-        let addr_of = |t: &crate::config::TargetConfig| match &t.address {
-            TargetAddress::Ips(ips) => Ok(SocketAddr::new(ips[0], listener.target_port)),
-            TargetAddress::Host(_) => bail!("demo targets must be IP addresses"),
-        };
+    /// The demo's group (the first), its main and backup (the first two targets) on the
+    /// stacks' addresses, and the addresses failoverd bound.
+    fn new(
+        group: &GroupConfig,
+        stacks: [&Stack; 2],
+        bound: &server::Bound,
+    ) -> anyhow::Result<Scene> {
+        let (main, backup) = demo_targets(group)?;
+        let proxy = bound
+            .proxies
+            .iter()
+            .find(|(g, l, _)| (*g, *l) == (0, 0))
+            .context("the demo group's listener is bound")?
+            .2
+            .local_addr()?;
         Ok(Scene {
             main: main.name.clone(),
             backup: backup.name.clone(),
-            main_addr: addr_of(main)?,
-            backup_addr: addr_of(backup)?,
-            proxy: listener.listen,
-            admin: config.admin.listen,
-            group,
+            main_addr: stacks[0].addr,
+            backup_addr: stacks[1].addr,
+            proxy,
+            admin: bound.admin.local_addr()?,
+            group: group.clone(),
         })
     }
 }
 
-async fn narrate(config: Config) -> anyhow::Result<()> {
-    let sc = Scene::from_config(&config)?;
+/// The first two targets of the demo group, main and backup.
+fn demo_targets(group: &GroupConfig) -> anyhow::Result<(&TargetConfig, &TargetConfig)> {
+    match (group.targets.first(), group.targets.get(1)) {
+        (Some(main), Some(backup)) => Ok((main, backup)),
+        _ => bail!("the demo group needs two targets"),
+    }
+}
+
+fn target_ip(t: &TargetConfig) -> anyhow::Result<IpAddr> {
+    match &t.address {
+        TargetAddress::Ips(ips) => ips.first().copied().context("a target has an address"),
+        TargetAddress::Host(_) => bail!("demo targets must be IP addresses"),
+    }
+}
+
+/// Starts both stacks on `stack_port` (or the group's `target_port`), and points the
+/// group at the port they got: every listener's `target_port`, and the health check's
+/// port where it was the listeners' (the config's default).
+fn start_stacks(
+    group: &mut GroupConfig,
+    stack_port: Option<u16>,
+) -> anyhow::Result<(Stack, Stack)> {
+    let configured = group
+        .listeners
+        .first()
+        .context("the demo group needs a listener")?
+        .target_port;
+    let (main, backup) = demo_targets(group)?;
+    let (main, backup) = (
+        (main.name.as_str(), target_ip(main)?),
+        (backup.name.as_str(), target_ip(backup)?),
+    );
+    let stacks = Stack::pair(main, backup, stack_port.unwrap_or(configured))?;
+    let port = stacks.0.addr.port();
+    if group.health.port == configured {
+        group.health.port = port;
+    }
+    for l in &mut group.listeners {
+        l.target_port = port;
+    }
+    Ok(stacks)
+}
+
+async fn narrate(mut config: Config, options: Options) -> anyhow::Result<()> {
+    let group = config
+        .groups
+        .first_mut()
+        .context("the demo config needs a group")?;
+    let (mut main_stack, backup_stack) = start_stacks(group, options.stack_port)?;
+    let bound = server::bind(&config)?;
+    let sc = Scene::new(&config.groups[0], [&main_stack, &backup_stack], &bound)?;
     say(&format!(
-        "starting stack \"{}\" on {} and stack \"{}\" on {}",
+        "started stack \"{}\" on {} and stack \"{}\" on {}",
         sc.main, sc.main_addr, sc.backup, sc.backup_addr
     ));
-    let mut main_stack = Stack::start(&sc.main, sc.main_addr).await?;
-    let backup_stack = Stack::start(&sc.backup, sc.backup_addr).await?;
-
-    let bound = server::bind(&config)?;
+    if let Some(dns) = &config.dns {
+        for l in &bound.dns {
+            say(&format!("DNS for zone {} on {}", dns.zone, l.addr));
+        }
+    }
+    say(&format!("admin API on {}", sc.admin));
     let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
     let proxy_task = tokio::spawn(server::run(
         config.clone(),
@@ -171,7 +231,7 @@ async fn failback(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
         sc.main,
         show(sc.group.failback_hold)
     ));
-    *main_stack = Stack::start(&sc.main, sc.main_addr).await?;
+    main_stack.restart()?;
     let restored = Instant::now();
     let mut traffic = Traffic::start(sc.proxy);
     let up = wait_group(sc.admin, &sc.group.name, PHASE_LIMIT, |g| {

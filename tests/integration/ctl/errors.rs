@@ -9,26 +9,20 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_admin_and_usage_errors() {
-    // A port that was free a moment ago: connections are refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let admin = format!("http://{closed}");
-    let started = Instant::now();
-    let out = ctl_with(&["--admin", &admin, "--timeout", "2s", "status"], &[])
+    // A port held bound but never listening: connections are refused, and ctl says so
+    // at once rather than waiting out its timeout (which would say "no answer within").
+    let closed = refusing_port("127.0.0.1");
+    let admin = format!("http://{}", closed.addr);
+    let out = ctl_with(&["--admin", &admin, "--timeout", "20s", "status"], &[])
         .await
         .failed(1);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     assert!(
         out.stderr
             .starts_with(&format!("failoverd ctl: cannot reach {admin}/v1/groups: ")),
         "{out:#?}"
     );
+    assert!(out.stderr.contains("refused"), "{out:#?}");
+    drop(closed);
 
     // Accepts (the kernel completes the handshake) but never answers: the timeout ends it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -37,11 +31,9 @@ async fn unreachable_admin_and_usage_errors() {
     let out = ctl_with(&["--admin", &admin, "--timeout", "500ms", "reload"], &[])
         .await
         .failed(1);
+    // The timeout is a lower bound; the upper one is ctl_with's deadline.
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_secs(5),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(500), "{took:?}");
     assert_eq!(
         out.stderr,
         format!("failoverd ctl: cannot reach {admin}/v1/reload: no answer within 500ms\n")

@@ -1,6 +1,10 @@
 //! Real backends on loopback: HTTP stacks whose health can be set (or hung), and echo
 //! servers; pairs of them on main (127.0.0.2) and backup (127.0.0.3) on one port, as a
 //! group's targets share one `target_port`.
+//!
+//! A stopped HTTP stack keeps its socket, bound but no longer listening (connections are
+//! refused), and a restart listens on it again: the port is never free in between for
+//! another test to take.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,12 +25,15 @@ pub const MAIN: &str = "127.0.0.2";
 /// The backup target's loopback address.
 pub const BACKUP: &str = "127.0.0.3";
 
-/// Binds two loopback addresses on one free port (e.g. 127.0.0.2 and 127.0.0.3).
+/// Binds two loopback addresses on one free port (e.g. 127.0.0.2 and 127.0.0.3). `b` gets
+/// the kernel's pick and `a` binds that port by number: a port bound by number stays bound
+/// while its stack is stopped (one the kernel picked goes back to the pool), and `a` is the
+/// main, the one tests stop and restart.
 pub fn same_port_pair(a: &str, b: &str) -> (std::net::TcpListener, std::net::TcpListener) {
     for _ in 0..50 {
-        let first = std::net::TcpListener::bind((a, 0)).expect("bind");
-        let port = first.local_addr().unwrap().port();
-        if let Ok(second) = std::net::TcpListener::bind((b, port)) {
+        let second = std::net::TcpListener::bind((b, 0)).expect("bind");
+        let port = second.local_addr().unwrap().port();
+        if let Ok(first) = std::net::TcpListener::bind((a, port)) {
             return (first, second);
         }
     }
@@ -70,6 +77,11 @@ pub struct HttpStack {
     pub health_body: Arc<Mutex<String>>,
     /// When set, the stack reads requests but never answers: a hung application.
     pub hang: Arc<AtomicBool>,
+    /// The listening socket (the accept loop has a copy), kept while stopped.
+    socket: socket2::Socket,
+    /// Whether `socket` listens: shut down only once (a second shutdown would mark the
+    /// socket, and the connections it accepts after a restart, as read-closed).
+    listening: AtomicBool,
     /// Ends everything: the listener and every open connection.
     stop: CancellationToken,
     /// Ends only the listener (a child of `stop`).
@@ -79,6 +91,8 @@ pub struct HttpStack {
 impl HttpStack {
     pub fn start(name: &str, listener: std::net::TcpListener) -> HttpStack {
         let addr = listener.local_addr().unwrap();
+        let socket = socket2::Socket::from(listener);
+        let listener: std::net::TcpListener = socket.try_clone().expect("dup the socket").into();
         let stop = CancellationToken::new();
         let stack = HttpStack {
             addr,
@@ -86,6 +100,8 @@ impl HttpStack {
             health_status: Arc::new(AtomicU16::new(200)),
             health_body: Arc::new(Mutex::new("ok".into())),
             hang: Arc::new(AtomicBool::new(false)),
+            socket,
+            listening: AtomicBool::new(true),
             accepting: stop.child_token(),
             stop,
         };
@@ -106,20 +122,32 @@ impl HttpStack {
         stack
     }
 
-    /// Starts again on the same address.
+    /// Starts again on the same address: listens on the kept socket again.
     pub fn restart(&mut self) {
-        let l = std::net::TcpListener::bind(self.addr).expect("rebind stack");
-        *self = HttpStack::start(&self.name, l);
+        self.stop.cancel();
+        self.socket.listen(1024).expect("listen again");
+        let again = self.socket.try_clone().expect("dup the socket").into();
+        *self = HttpStack::start(&self.name, again);
     }
 
     /// Closes the listener and every open connection: a crashed stack.
     pub fn stop(&self) {
         self.stop.cancel();
+        self.unlisten();
     }
 
     /// Closes the listener only (new connections are refused); requests in flight finish.
     pub fn stop_listening(&self) {
         self.accepting.cancel();
+        self.unlisten();
+    }
+
+    /// Stops listening but keeps the port: on Linux, shutdown(SHUT_RD) turns a listening
+    /// socket back into a bound one (connections queued and new are refused).
+    fn unlisten(&self) {
+        if self.listening.swap(false, Ordering::Relaxed) {
+            let _ = self.socket.shutdown(std::net::Shutdown::Read);
+        }
     }
 }
 
@@ -193,6 +221,9 @@ pub async fn serve_each_until<F, Fut>(
     let listener = TcpListener::from_std(listener).unwrap();
     loop {
         let (sock, _) = tokio::select! {
+            // Stopped first: a restarted stack's socket is listening again, and this loop
+            // must not take a connection of the new one.
+            biased;
             _ = accepting.cancelled() => return,
             r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
         };

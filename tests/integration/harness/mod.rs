@@ -12,7 +12,10 @@
 //! - `scrape`: values out of a Prometheus scrape;
 //! - `config`: config text and repository paths;
 //! - `tls`: a test CA and an admin listener that serves TLS;
-//! - `poll`: waiting with a deadline, and watching that something holds.
+//! - `poll`: waiting with a deadline, and watching that something holds;
+//! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail;
+//! - `netns`: a network namespace per test, for rules that must not touch the host's;
+//! - `ports`: a port that refuses connections, held for as long as the test needs it.
 
 #![allow(dead_code)]
 
@@ -20,8 +23,11 @@ mod api;
 mod backends;
 mod config;
 mod http;
+mod netns;
 mod poll;
+mod ports;
 mod process;
+mod require;
 mod scrape;
 mod sessions;
 mod tls;
@@ -30,8 +36,11 @@ pub use api::*;
 pub use backends::*;
 pub use config::*;
 pub use http::*;
+pub use netns::*;
 pub use poll::*;
+pub use ports::*;
 pub use process::*;
+pub use require::*;
 pub use scrape::*;
 pub use sessions::*;
 pub use tls::*;

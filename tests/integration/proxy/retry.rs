@@ -9,9 +9,9 @@ use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_retries_refusing_main_on_backup_without_failing_clients() {
-    let (m, b) = same_port_pair(MAIN, BACKUP);
-    let port = m.local_addr().unwrap().port();
-    drop(m); // main refuses on this port
+    // The main's port is held, bound but never listening: it refuses for the whole test.
+    let (refusing, b) = refusing_beside(MAIN, BACKUP);
+    let port = refusing.addr.port();
     let stop = CancellationToken::new();
     let _stop = stop.clone().drop_guard();
     tokio::spawn(echo_server(b, stop.clone()));
