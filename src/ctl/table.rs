@@ -59,11 +59,16 @@ fn target(t: &Value) -> Vec<String> {
         Some(false) => "idle",
         None => "?",
     };
+    // A flapping target takes no traffic back until it is stable: say so beside its health.
+    let health = match t["flapping"].as_bool() {
+        Some(true) => format!("{} (flapping)", text(&t["health"])),
+        _ => text(&t["health"]),
+    };
     vec![
         text(&t["name"]),
         text(&t["address"]),
         format!("priority {}", text(&t["priority"])),
-        text(&t["health"]),
+        health,
         text(&t["admin_state"]),
         active.to_string(),
     ]
@@ -107,16 +112,16 @@ mod tests {
             "pinned": "backup", "last_change": { "cause": "manual", "at": 0.25 },
             "targets": [
                 { "name": "main", "address": "127.0.0.2", "priority": 1, "health": "down",
-                  "admin_state": "enabled", "active": false },
+                  "admin_state": "enabled", "active": false, "flapping": true },
                 { "name": "backup", "address": "127.0.0.3", "priority": 2, "health": "up",
-                  "admin_state": "enabled", "active": true },
+                  "admin_state": "enabled", "active": true, "flapping": false },
             ],
         });
         let want = "\
 GROUP  STATE        EPOCH  ACTIVE           LAST CHANGE
 app    failed_over  3      backup (pinned)  manual at 1970-01-01T00:00:00.250Z
-  main    127.0.0.2  priority 1  down  enabled  idle
-  backup  127.0.0.3  priority 2  up    enabled  active
+  main    127.0.0.2  priority 1  down (flapping)  enabled  idle
+  backup  127.0.0.3  priority 2  up               enabled  active
 ";
         assert_eq!(status(std::slice::from_ref(&g)), want);
         assert_eq!(status(&[g.clone(), g]), format!("{want}\n{want}"));
