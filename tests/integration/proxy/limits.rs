@@ -109,11 +109,13 @@ async fn proxy_raises_a_low_open_file_limit_and_serves_past_it() {
         ..Default::default()
     };
     let f = Failoverd::start_with(&echo_config(backends.port, "", ""), opts).await;
-    assert_eq!(
-        soft_nofile(f.pid()),
-        "4096",
-        "soft limit raised to the hard one"
-    );
+    // Raised as the run starts, just after the sockets are bound (and logged).
+    eventually(
+        std::time::Duration::from_secs(10),
+        "soft limit raised to the hard one",
+        || async { (soft_nofile(f.pid()) == "4096").then_some(()) },
+    )
+    .await;
     let raised = f.log_lines_with("open-file limit raised to the hard limit");
     assert_eq!(raised.len(), 1, "one line says so: {:?}", f.logs());
     assert_eq!(
