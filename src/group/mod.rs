@@ -9,6 +9,7 @@ mod persist;
 mod reload;
 pub mod snapshot;
 pub mod supervisor;
+mod transition;
 mod verdicts;
 
 use serde::{Deserialize, Serialize};
