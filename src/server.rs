@@ -22,7 +22,7 @@ use crate::group::supervisor::{Services, Supervisor};
 use crate::health::checker::Checkers;
 use crate::health::probe::Prober;
 use crate::hooks;
-use crate::reconfig::{Listeners, Parts, ProxyRuntime, Reconfig};
+use crate::reconfig::{self, Listeners, ProxyRuntime, Reconfig};
 use crate::runtime_thread::RuntimeThreads;
 use crate::store::events::EventLog;
 use crate::store::{with_suffix, StateFile};
@@ -192,7 +192,8 @@ pub async fn run(
     let mut listeners = Listeners::new(proxy_rt, snapshot.clone(), handle.clone());
     listeners.start(&config, bound.proxies);
     let tokens = Tokens::new(config.admin.tokens.clone());
-    let (reconfig, reload, requests) = Reconfig::new(Parts {
+    let (reload, requests) = reconfig::channel();
+    let reconfig = Reconfig {
         config: config.clone(),
         config_path: options.config_path.clone(),
         supervisor: handle.clone(),
@@ -202,7 +203,7 @@ pub async fn run(
         listeners,
         control,
         background: background.clone(),
-    });
+    };
     subsystems.spawn(
         "reload",
         reconfig.run(requests, root.child_token()),

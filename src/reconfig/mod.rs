@@ -63,68 +63,34 @@ impl ReloadHandle {
     }
 }
 
-/// The task's state: what runs now.
+/// The task's state: what runs now. Built by `server::run`, then moved into `run`.
 pub struct Reconfig {
-    config: Config,
-    config_path: Option<PathBuf>,
-    supervisor: SupervisorHandle,
-    events: Arc<EventLog>,
-    /// The admin API's tokens: a reload re-reads the secrets (rotation without restart).
-    tokens: Tokens,
-    checkers: Checkers,
-    listeners: Listeners,
-    /// Where checkers run: the control thread (see `server::Threads`).
-    control: tokio::runtime::Handle,
-    background: TaskTracker,
-}
-
-/// What the task starts from.
-pub struct Parts {
     pub config: Config,
     pub config_path: Option<PathBuf>,
     pub supervisor: SupervisorHandle,
     pub events: Arc<EventLog>,
+    /// The admin API's tokens: a reload re-reads the secrets (rotation without restart).
     pub tokens: Tokens,
     pub checkers: Checkers,
     pub listeners: Listeners,
+    /// Where checkers run: the control thread (see `server::Threads`).
     pub control: tokio::runtime::Handle,
     pub background: TaskTracker,
 }
 
+/// The handle callers keep, and the receiver `Reconfig::run` serves.
+pub fn channel() -> (ReloadHandle, mpsc::Receiver<Request>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (ReloadHandle { tx }, rx)
+}
+
 impl Reconfig {
-    pub fn new(parts: Parts) -> (Reconfig, ReloadHandle, mpsc::Receiver<Request>) {
-        let Parts {
-            config,
-            config_path,
-            supervisor,
-            events,
-            tokens,
-            checkers,
-            listeners,
-            control,
-            background,
-        } = parts;
+    /// Serves reload requests and SIGHUP until `stop`.
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, stop: CancellationToken) {
         // Both series exist from the start, so a scrape can alert on the first error.
         for result in ["ok", "error"] {
             counter!(m::CONFIG_RELOADS_TOTAL, "result" => result).absolute(0);
         }
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let task = Reconfig {
-            config,
-            config_path,
-            supervisor,
-            events,
-            tokens,
-            checkers,
-            listeners,
-            control,
-            background,
-        };
-        (task, ReloadHandle { tx }, rx)
-    }
-
-    /// Serves reload requests and SIGHUP until `stop`.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, stop: CancellationToken) {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
