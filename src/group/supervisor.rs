@@ -362,3 +362,7 @@ pub(super) fn routes(checks: &[Vec<CheckId>]) -> HashMap<CheckId, (usize, usize)
     }
     routes
 }
+
+#[cfg(test)]
+#[path = "supervisor_tests.rs"]
+mod tests;

@@ -11,7 +11,10 @@ use super::Health;
 
 impl Supervisor {
     /// Handles one active check report; true when it changed a verdict (and so maybe a
-    /// deadline). Every failure, verdict or not, restarts the target's failback hold.
+    /// deadline). Every failure, verdict or not, restarts the target's failback hold; that
+    /// only ever moves a deadline later, so the timer is left as it is (a tick that comes
+    /// early finds nothing to do and sets the next one), sparing a pass over every group at
+    /// each failed check.
     pub(super) async fn on_check(&mut self, r: CheckReport) -> bool {
         let Some(&(gi, ti)) = self.routes.get(&r.id) else {
             // A checker stopped by a reload, reporting its last probe.
@@ -23,14 +26,14 @@ impl Supervisor {
             g.machine.note_failure(ti, now);
         }
         let Some(verdict) = g.counters[ti].record(r.ok) else {
-            return !r.ok;
+            return false;
         };
         self.verdict(gi, ti, verdict, false, &r.detail, now).await;
         true
     }
 
     /// A client connect the proxy saw fail: `passive_fall` of them within
-    /// `passive_window` make the target down.
+    /// `passive_window` make the target down. True when that made a verdict.
     pub(super) async fn on_passive(&mut self, r: PassiveReport) -> bool {
         if r.generation != self.generation {
             return false;
@@ -44,7 +47,7 @@ impl Supervisor {
         }
         g.machine.note_failure(r.target, now);
         if g.counters[r.target].health() == Health::Down || !g.passive[r.target].record(now) {
-            return true;
+            return false;
         }
         g.counters[r.target].force_down();
         let h = &g.config.health;
