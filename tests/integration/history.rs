@@ -60,12 +60,7 @@ async fn history_survives_a_bad_line_and_a_torn_line() {
         },
     )
     .await;
-    let (status, text) = f.get("/v1/events?limit=1000").await;
-    assert_eq!(status, 200, "{text}");
-    let events = parse_json("events", &text)["events"]
-        .as_array()
-        .expect("events")
-        .clone();
+    let events = f.events().await;
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
     for kind in ["before", "after", "last"] {
         assert!(kinds.contains(&kind), "no {kind:?} event: {events:?}");

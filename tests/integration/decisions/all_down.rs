@@ -17,7 +17,7 @@ async fn decisions_all_down_and_recovered_run_their_hooks_under_fail_static() {
 name = "alert"
 on = ["all_down", "recovered"]
 command = ["sh", "-c", "echo $TRIGGER $CAUSE $EPOCH >> {dir}/alerts.log"]"#;
-    let config = header() + &group("app", port, extra, TCP_FAST, true);
+    let config = header("") + &pair_group("app", port, extra, TCP_FAST);
     let f = Failoverd::start(&config).await;
     f.wait_both_up("app", Duration::from_secs(10)).await;
     let log = f.dir.path().join("alerts.log");
@@ -59,7 +59,7 @@ command = ["sh", "-c", "echo $TRIGGER $CAUSE $EPOCH >> {dir}/alerts.log"]"#;
     })
     .await;
     assert_eq!(text.lines().count(), 2, "{text}");
-    let evs = all_events(&f).await;
+    let evs = f.events().await;
     let kinds: Vec<&str> = evs
         .iter()
         .filter_map(|e| e["kind"].as_str())
@@ -77,7 +77,7 @@ command = ["sh", "-c", "echo $TRIGGER $CAUSE $EPOCH >> {dir}/alerts.log"]"#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_drain_and_enable_are_cause_admin() {
     let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
-    let config = header() + &group("app", port, "failback_hold = \"0s\"", TCP_FAST, true);
+    let config = header("") + &pair_group("app", port, "failback_hold = \"0s\"", TCP_FAST);
     let f = Failoverd::start(&config).await;
     f.wait_both_up("app", Duration::from_secs(10)).await;
     for state in ["drain", "enabled"] {
@@ -87,7 +87,7 @@ async fn decisions_drain_and_enable_are_cause_admin() {
             .await;
         assert_eq!(status, 200, "{text}");
     }
-    let evs = all_events(&f).await;
+    let evs = f.events().await;
     let admin = transitions(&evs, "app", "admin");
     assert_eq!(admin.len(), 2, "drain and enable: {evs:?}");
     assert!(transitions(&evs, "app", "health").is_empty(), "{evs:?}");

@@ -10,7 +10,7 @@ use super::*;
 async fn decisions_ready_names_every_subsystem() {
     let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
     let checks = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"";
-    let f = Failoverd::start(&(header() + &group("app", port, "", checks, true))).await;
+    let f = Failoverd::start(&(header("") + &pair_group("app", port, "", checks))).await;
     let (status, body) = f.get("/ready").await;
     assert_eq!(status, 200, "{body}");
     let v = parse_json("ready", &body);
@@ -31,7 +31,7 @@ async fn decisions_a_supervisor_panic_stops_the_process_non_zero() {
         ..StartOptions::default()
     };
     let mut f =
-        Failoverd::start_with(&(header() + &group("app", port, "", checks, true)), opts).await;
+        Failoverd::start_with(&(header("") + &pair_group("app", port, "", checks)), opts).await;
     let status = f.wait_exit(Duration::from_secs(20)).await;
     assert!(!status.success(), "exit status {status:?}");
     assert_eq!(status.code(), Some(1), "{status:?}");

@@ -14,7 +14,7 @@ async fn decisions_a_flapping_main_fails_over_once_and_back_once() {
     let (port, mut main, _backup) = http_stacks(MAIN, BACKUP);
     let checks = "kind = \"http\"\npath = \"/health\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2";
     let extra = "failback = \"auto\"\nfailback_hold = \"5s\"";
-    let config = header() + &group("app", port, extra, checks, true);
+    let config = header("") + &pair_group("app", port, extra, checks);
     let f = Failoverd::start(&config).await;
     f.wait_both_up("app", Duration::from_secs(10)).await;
     let proxy = f.proxy("app");
@@ -53,7 +53,7 @@ async fn decisions_a_flapping_main_fails_over_once_and_back_once() {
         let g = f.group("app").await;
         seen_flapping |= target(&g, "main")["flapping"] == true;
     }
-    let during = all_events(&f).await;
+    let during = f.events().await;
     let failovers = transitions(&during, "app", "health").len();
     let failbacks = transitions(&during, "app", "failback").len();
     eprintln!(
@@ -76,7 +76,7 @@ async fn decisions_a_flapping_main_fails_over_once_and_back_once() {
     .await;
     stop.store(true, Ordering::Relaxed);
     clients.await.expect("clients");
-    let after = all_events(&f).await;
+    let after = f.events().await;
     assert_eq!(transitions(&after, "app", "failback").len(), 1, "{after:?}");
     assert!(transitions(&after, "app", "health").len() <= 1, "{after:?}");
 }

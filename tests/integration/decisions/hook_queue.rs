@@ -15,7 +15,7 @@ on = ["switch", "release"]
 command = ["sh", "-c", "echo $TRIGGER $EPOCH >> {dir}/runs.log; sleep 1"]
 timeout = "5s""#;
     let checks = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 2";
-    let f = Failoverd::start(&(header() + &group("app", port, extra, checks, true))).await;
+    let f = Failoverd::start(&(header("") + &pair_group("app", port, extra, checks))).await;
     f.wait_both_up("app", Duration::from_secs(10)).await;
 
     // 20 switches and 20 releases in well under a second; each hook run takes 1 s.
@@ -48,7 +48,7 @@ timeout = "5s""#;
     );
     // A run is recorded when it ends: wait for the last one's record.
     let evs = eventually(Duration::from_secs(10), "the last run recorded", || async {
-        let evs = all_events(&f).await;
+        let evs = f.events().await;
         let recorded = evs.iter().filter(|e| e["kind"] == "hook").count();
         (recorded == runs).then_some(evs)
     })

@@ -35,7 +35,7 @@ fn set_nofile(pid: u32, limit: u64) {
 async fn decisions_running_out_of_descriptors_fails_nothing_over() {
     let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
     let checks = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 2";
-    let config = header() + &group("app", port, "failback = \"manual\"", checks, true);
+    let config = header("") + &pair_group("app", port, "failback = \"manual\"", checks);
     let f = Failoverd::start(&config).await;
     let before = f.wait_both_up("app", Duration::from_secs(10)).await;
     let epoch = before["epoch"].clone();
@@ -66,7 +66,7 @@ async fn decisions_running_out_of_descriptors_fails_nothing_over() {
     assert_eq!(g["epoch"], epoch, "a transition happened: {g}");
     assert_eq!(health(&g, "main"), "up");
     assert_eq!(health(&g, "backup"), "up");
-    let evs = all_events(&f).await;
+    let evs = f.events().await;
     let downs: Vec<_> = evs
         .iter()
         .filter(|e| e["kind"] == "health" && e["details"]["health"] == "down")

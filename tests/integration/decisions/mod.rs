@@ -19,40 +19,6 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-/// `[admin]` and `[state]` in `{dir}`.
-fn header() -> String {
-    "[admin]\nlisten = \"127.0.0.1:0\"\n\n[state]\npath = \"{dir}/failoverd.state\"\n".into()
-}
-
-/// A main/backup group on MAIN and BACKUP `port`, `extra` group lines, `health` lines; a
-/// proxy listener when `listener`.
-fn group(name: &str, port: u16, extra: &str, health: &str, listener: bool) -> String {
-    let mut s = format!(
-        "\n[[group]]\nname = \"{name}\"\n{extra}\n\n[group.health]\nport = {port}\n{health}\n"
-    );
-    if listener {
-        s += &format!(
-            "\n[[group.listener]]\nlisten = \"127.0.0.1:0\"\ntarget_port = {port}\nconnect_timeout = \"300ms\"\n"
-        );
-    }
-    for (t, addr, prio) in [("main", MAIN, 1), ("backup", BACKUP, 2)] {
-        s += &format!(
-            "\n[[group.target]]\nname = \"{t}\"\naddress = \"{addr}\"\npriority = {prio}\n"
-        );
-    }
-    s
-}
-
-/// Every event the process kept (up to 1,000), oldest first.
-async fn all_events(f: &Failoverd) -> Vec<Value> {
-    let (status, body) = f.get("/v1/events?limit=1000").await;
-    assert_eq!(status, 200, "{body}");
-    parse_json("events", &body)["events"]
-        .as_array()
-        .expect("events array")
-        .clone()
-}
-
 /// Transition events of `group` with `cause`, oldest first.
 fn transitions<'a>(evs: &'a [Value], group: &str, cause: &str) -> Vec<&'a Value> {
     evs.iter()

@@ -16,9 +16,9 @@ async fn decisions_a_reload_cut_short_leaves_every_group_checked() {
     let (port, main, _backup) = http_stacks(MAIN, BACKUP);
     let checks = "kind = \"http\"\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 3";
     let names: Vec<String> = (0..50).map(|i| format!("g{i:02}")).collect();
-    let mut config = header();
-    for (i, name) in names.iter().enumerate() {
-        config += &group(name, port, "", checks, i == 0);
+    let mut config = header("");
+    for name in &names {
+        config += &pair_group(name, port, "", checks);
     }
     let f = Failoverd::start(&config).await;
     wait_all_active(&f, &names, "main", Duration::from_secs(20)).await;
@@ -63,7 +63,7 @@ async fn decisions_a_reload_cut_short_leaves_every_group_checked() {
 async fn decisions_a_reload_storm_does_not_delay_failover() {
     let (port, main, _backup) = http_stacks(MAIN, BACKUP);
     let checks = "kind = \"http\"\npath = \"/health\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 1\nfall = 2";
-    let config = header() + &group("app", port, "", checks, true);
+    let config = header("") + &pair_group("app", port, "", checks);
     let f = Failoverd::start(&config).await;
     f.wait_both_up("app", Duration::from_secs(10)).await;
 

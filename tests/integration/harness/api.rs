@@ -51,6 +51,16 @@ impl Failoverd {
         .await
     }
 
+    /// Every event the process kept (up to 1,000), oldest first.
+    pub async fn events(&self) -> Vec<Value> {
+        let (status, body) = self.get("/v1/events?limit=1000").await;
+        assert_eq!(status, 200, "GET /v1/events: {body}");
+        parse_json("events", &body)["events"]
+            .as_array()
+            .expect("events array")
+            .clone()
+    }
+
     pub async fn metrics(&self) -> String {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200);

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::backends::{BACKUP, MAIN};
+
 /// Config text for one group `app` with main and backup on `port`, a proxy listener, and
 /// `extra` lines added to the group.
 pub fn two_stack_config(
@@ -42,6 +44,45 @@ name = "backup"
 address = "{backup}"
 priority = 2
 "#
+    )
+}
+
+/// `[admin]` (with `admin_extra`, e.g. tokens) and `[state]` in `{dir}`.
+pub fn header(admin_extra: &str) -> String {
+    format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n{admin_extra}\n\n[state]\npath = \"{{dir}}/failoverd.state\"\n"
+    )
+}
+
+/// One `[[group]]` with one listener to `port` and `targets` (name, address, priority).
+pub fn group_toml(
+    name: &str,
+    port: u16,
+    targets: &[(&str, &str, u32)],
+    extra: &str,
+    health: &str,
+) -> String {
+    let mut s = format!(
+        "\n[[group]]\nname = \"{name}\"\n{extra}\n\n[group.health]\n{health}\n\n\
+         [[group.listener]]\nlisten = \"127.0.0.1:0\"\ntarget_port = {port}\n\
+         connect_timeout = \"300ms\"\n"
+    );
+    for (t, addr, prio) in targets {
+        s += &format!(
+            "\n[[group.target]]\nname = \"{t}\"\naddress = \"{addr}\"\npriority = {prio}\n"
+        );
+    }
+    s
+}
+
+/// A main/backup group on MAIN and BACKUP.
+pub fn pair_group(name: &str, port: u16, extra: &str, health: &str) -> String {
+    group_toml(
+        name,
+        port,
+        &[("main", MAIN, 1), ("backup", BACKUP, 2)],
+        extra,
+        health,
     )
 }
 
