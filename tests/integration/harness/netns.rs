@@ -66,12 +66,15 @@ impl Netns {
             .args(args));
     }
 
-    /// Drops every TCP packet to `port` of `inside_ip`, inside the namespace only: the
-    /// host's rules are never touched. No RST, no answer: connects time out.
+    /// Drops every new TCP connection (SYN) to `port` of `inside_ip`, inside the namespace
+    /// only: the host's rules are never touched. No RST, no answer: connects and checks
+    /// time out. Connections already open go on, so a request that was in flight at the
+    /// moment the rule went in is not mistaken for a connect the proxy failed to retry.
     pub fn drop_tcp_to(&self, port: u16) {
         let (ip, port) = (self.inside_ip.to_string(), port.to_string());
         self.exec(&[
-            "iptables", "-w", "-I", "INPUT", "-d", &ip, "-p", "tcp", "--dport", &port, "-j", "DROP",
+            "iptables", "-w", "-I", "INPUT", "-d", &ip, "-p", "tcp", "--dport", &port, "--syn",
+            "-j", "DROP",
         ]);
     }
 
