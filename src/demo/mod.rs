@@ -214,10 +214,12 @@ async fn failover(sc: &Scene, main_stack: &mut Stack) -> anyhow::Result<u32> {
     .await?;
     let (total, failed) = traffic.stop(first).await;
     say(&format!(
-        "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks or refused connects); {failed} of {} requests failed",
+        "failover: the group switched to \"{}\" {} ms after the stop (fall = {} failed checks, or {} refused client connects within {}); {failed} of {} requests failed",
         sc.backup,
         stopped.elapsed().as_millis(),
         sc.group.health.fall,
+        sc.group.health.passive_fall,
+        crate::config::duration::show(sc.group.health.passive_window),
         total,
     ));
     Ok(failed)
