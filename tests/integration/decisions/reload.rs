@@ -32,9 +32,10 @@ async fn decisions_a_reload_cut_short_leaves_every_group_checked() {
     })
     .await;
 
-    // The request is sent whole, then the client hangs up after 0 to 40 ms, before the
-    // answer: some reloads are dropped before they start, others while they run.
-    for delay_ms in (0..=40).step_by(2) {
+    // The request is sent whole, then the client hangs up before the answer, after 60 ms
+    // down to 0 ms: longer waits see whole reloads, shorter ones cut them at any step, the
+    // last ones before they start. No whole reload comes after the cut ones.
+    for delay_ms in (0..=60).rev().step_by(3) {
         let mut s = tokio::net::TcpStream::connect(f.admin)
             .await
             .expect("admin");
