@@ -215,3 +215,35 @@ fn text_logs_without_a_terminal_have_no_colours() {
     let last: Value = serde_json::from_str(history.lines().last().expect("a line")).unwrap();
     assert_eq!(last["kind"], "stop", "{history}");
 }
+
+/// The history file is written by a thread of its own, never by the control thread that
+/// runs the probes: the thread exists, and events reach the file while failoverd runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_written_by_its_own_thread() {
+    let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
+    let f = Failoverd::start(&two_stack_config(port, MAIN, BACKUP, "", FAST_TCP)).await;
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", f.pid()))
+        .expect("read /proc/PID/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(
+        // comm holds the first 15 bytes of the name: "failoverd-event".
+        threads
+            .iter()
+            .any(|t| "failoverd-events".starts_with(t.as_str()) && t.len() >= 15),
+        "no history writer thread among {threads:?}"
+    );
+    let history = f.dir.path().join("failoverd.state.events");
+    eventually(
+        Duration::from_secs(10),
+        "the start event in the file",
+        || async {
+            let text = std::fs::read_to_string(&history).ok()?;
+            text.lines()
+                .any(|l| l.contains("\"kind\":\"start\""))
+                .then_some(())
+        },
+    )
+    .await;
+}

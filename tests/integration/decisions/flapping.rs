@@ -39,11 +39,17 @@ async fn decisions_a_flapping_main_fails_over_once_and_back_once() {
         })
     };
 
-    // 40 s of flapping: down 1-2 s, up 1-2 s, by turns.
+    // 40 s of flapping (FLAP_SECS=60 for the README's figure): down 1-2 s, up 1-2 s, by
+    // turns.
+    let secs: u64 = std::env::var("FLAP_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40)
+        .min(300);
     let started = Instant::now();
     let mut seen_flapping = false;
     for cycle in 0u64.. {
-        if started.elapsed() >= Duration::from_secs(40) {
+        if started.elapsed() >= Duration::from_secs(secs) {
             break;
         }
         main.stop();
