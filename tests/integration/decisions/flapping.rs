@@ -63,7 +63,7 @@ async fn decisions_a_flapping_main_fails_over_once_and_back_once() {
     let failovers = transitions(&during, "app", "health").len();
     let failbacks = transitions(&during, "app", "failback").len();
     eprintln!(
-        "40 s of a main flapping every 1-2 s: {failovers} failover(s), {failbacks} failback(s)"
+        "{secs} s of a main flapping every 1-2 s: {failovers} failover(s), {failbacks} failback(s)"
     );
     assert!(
         failovers <= 1,
