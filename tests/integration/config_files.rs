@@ -3,7 +3,7 @@
 //!   `config/failoverd.toml` shows every key the parser accepts;
 //! - every `config/invalid/*.toml` is rejected for the reason its first line names
 //!   (`# expect: <text>`), and `check` exits 64 printing that reason and the file;
-//! - command-line mistakes and unreadable files give an exit code, never a panic.
+//! (command-line mistakes and unreadable files: `config_cli.rs`).
 //!
 //! Paths inside the fixtures (health.ca_file) are relative to the repository root: cargo
 //! runs integration tests there, and `check` is started there too.
@@ -18,7 +18,7 @@ use failoverd::server;
 use crate::harness::{repo_path, BIN};
 
 /// `failoverd check` exit code for a bad config (EX_USAGE).
-const EX_USAGE: i32 = 64;
+pub(crate) const EX_USAGE: i32 = 64;
 
 /// The `*.toml` files directly in `dir`, sorted.
 fn toml_files(dir: &Path) -> Vec<PathBuf> {
@@ -32,7 +32,7 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs `failoverd check --config <path>` from the repository root.
-fn check(path: &Path) -> Output {
+pub(crate) fn check(path: &Path) -> Output {
     Command::new(BIN)
         .args(["check", "--config"])
         .arg(path)
@@ -66,11 +66,11 @@ fn expected_error(path: &Path) -> String {
     expect.to_string()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn assert_no_panic(what: &str, out: &Output) {
+pub(crate) fn assert_no_panic(what: &str, out: &Output) {
     let err = stderr(out);
     assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
 }
@@ -337,84 +337,4 @@ fn invalid_folder_holds_enough_fixtures() {
     let before = expects.len();
     expects.dedup();
     assert_eq!(before, expects.len(), "two fixtures expect the same error");
-}
-
-#[test]
-fn check_of_a_missing_file_exits_64_naming_it() {
-    let out = check(Path::new("config/no-such-file.toml"));
-    assert_no_panic("check of a missing file", &out);
-    assert_eq!(out.status.code(), Some(EX_USAGE));
-    let err = stderr(&out);
-    assert!(
-        err.contains("failoverd: invalid config: config/no-such-file.toml: cannot read"),
-        "{err}"
-    );
-}
-
-/// Command-line mistakes are reported by clap, which exits with its own code 2 (before
-/// failoverd's code runs), not with 64: scripts see 0 valid, 64 bad config, 2 bad usage.
-#[test]
-fn unknown_flag_is_a_usage_error() {
-    for args in [
-        &["--no-such-flag"][..],
-        &[
-            "check",
-            "--config",
-            "config/failoverd.toml",
-            "--no-such-flag",
-        ],
-        &["check"],
-        &["no-such-command"],
-    ] {
-        let out = Command::new(BIN)
-            .args(args)
-            .current_dir(repo_path(""))
-            .output()
-            .expect("run failoverd");
-        assert_no_panic(&format!("failoverd {args:?}"), &out);
-        assert!(!out.status.success(), "failoverd {args:?} succeeded");
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "failoverd {args:?}: {}",
-            stderr(&out)
-        );
-        assert!(stderr(&out).contains("Usage:"), "{}", stderr(&out));
-    }
-}
-
-/// Files that are not configs at all: an error and exit 64, never a panic.
-#[test]
-fn bad_config_does_not_panic() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&str, &[u8], &str); 5] = [
-        ("empty.toml", b"", "no [[group]] defined"),
-        ("binary.toml", b"\xff\xfe\x00garbage", "cannot read"),
-        ("not-toml.toml", b"[[group]\nname = ", "TOML parse error"),
-        ("wrong-type.toml", b"group = 5\n", "invalid type"),
-        (
-            "huge-numbers.toml",
-            b"[[group]]\nname = \"web\"\nttl = \"99999999999999999999s\"\n",
-            "number too large",
-        ),
-    ];
-    for (name, bytes, expect) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        let out = check(&path);
-        assert_no_panic(name, &out);
-        assert_eq!(
-            out.status.code(),
-            Some(EX_USAGE),
-            "{name}: {}",
-            stderr(&out)
-        );
-        let err = stderr(&out);
-        assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
-    }
-    // A directory instead of a file.
-    let out = check(dir.path());
-    assert_no_panic("a directory", &out);
-    assert_eq!(out.status.code(), Some(EX_USAGE), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
 }
