@@ -3,7 +3,8 @@
 //!   `config/failoverd.toml` shows every key the parser accepts;
 //! - every `config/invalid/*.toml` is rejected for the reason its first line names
 //!   (`# expect: <text>`), and `check` exits 64 printing that reason and the file;
-//! (command-line mistakes and unreadable files: `config_cli.rs`).
+//!
+//! Command-line mistakes and unreadable files are in `config_cli.rs`.
 //!
 //! Paths inside the fixtures (health.ca_file) are relative to the repository root: cargo
 //! runs integration tests there, and `check` is started there too.
