@@ -27,6 +27,7 @@ pub const GROUP_STATE: &str = "failoverd_group_state";
 pub const TARGET_FLAPPING: &str = "failoverd_target_flapping";
 pub const LOCAL_ERRORS_TOTAL: &str = "failoverd_local_errors_total";
 pub const SUBSYSTEM_UP: &str = "failoverd_subsystem_up";
+pub const ADMIN_CONNECTIONS_REFUSED_TOTAL: &str = "failoverd_admin_connections_refused_total";
 
 /// Every metric name, for the test that checks each has a HELP line.
 pub const ALL: &[&str] = &[
@@ -49,6 +50,7 @@ pub const ALL: &[&str] = &[
     TARGET_FLAPPING,
     LOCAL_ERRORS_TOTAL,
     SUBSYSTEM_UP,
+    ADMIN_CONNECTIONS_REFUSED_TOTAL,
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -157,6 +159,10 @@ fn describe() {
     describe_counter!(
         LOCAL_ERRORS_TOTAL,
         "Failures that were failoverd's own (out of descriptors, buffers or local ports), by kind; never counted against a target."
+    );
+    describe_counter!(
+        ADMIN_CONNECTIONS_REFUSED_TOTAL,
+        "Admin connections closed at once because [admin] max_connections were open."
     );
     describe_gauge!(
         SUBSYSTEM_UP,

@@ -6,16 +6,20 @@
 //! configured (`read` for GETs, `operate` for the rest).
 
 mod auth;
+mod layers;
 mod operate;
+mod serve;
 mod tls;
 mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,8 +28,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use crate::config::{AdminTls, Role};
+use crate::config::AdminConfig;
 use crate::critical::{Status, Subsystems};
 use crate::group::snapshot::SnapshotReader;
 use crate::group::supervisor::SupervisorHandle;
@@ -48,13 +54,17 @@ pub struct AdminCtx {
     pub subsystems: Subsystems,
 }
 
-pub fn router(ctx: AdminCtx) -> Router {
-    Router::new()
-        .route("/live", get(|| async { "ok\n" }))
-        .route("/ready", get(ready))
+/// Every endpoint, behind the admission layers (see `layers.rs`): `/live` and `/ready` open,
+/// reads behind a `read` token, operating calls behind an `operate` token.
+pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
+    let tokens = ctx.tokens.clone();
+    let read = Router::new()
         .route("/metrics", get(metrics))
         .route("/v1/groups", get(groups))
         .route("/v1/groups/{group}", get(group))
+        .route("/v1/events", get(events))
+        .route_layer(from_fn_with_state(tokens.clone(), layers::require_read));
+    let operate = Router::new()
         .route("/v1/groups/{group}/switch", post(operate::switch))
         .route("/v1/groups/{group}/release", post(operate::release))
         .route("/v1/groups/{group}/failback", post(operate::failback))
@@ -64,8 +74,16 @@ pub fn router(ctx: AdminCtx) -> Router {
             "/v1/groups/{group}/targets/{target}/state",
             post(operate::target_state),
         )
-        .route("/v1/events", get(events))
         .route("/v1/reload", post(operate::reload))
+        // Inside the token check: a stranger's body is neither read nor even measured.
+        .route_layer(RequestBodyLimitLayer::new(layers::BODY_LIMIT))
+        .route_layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .route_layer(from_fn_with_state(tokens, layers::require_operate));
+    Router::new()
+        .route("/live", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .merge(read)
+        .merge(operate)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -73,30 +91,27 @@ pub fn router(ctx: AdminCtx) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(from_fn(layers::request_limits))
+        .layer(map_response(layers::json_errors))
         .with_state(ctx)
 }
 
-/// Serves until `stop` fires, over TLS when configured.
+/// Serves until `stop` fires, over TLS when configured, under the admission limits of
+/// `[admin]`.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<&AdminTls>,
+    config: &AdminConfig,
     ctx: AdminCtx,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let shutdown = async move { stop.cancelled().await };
-    match tls {
-        None => {
-            axum::serve(listener, router(ctx))
-                .with_graceful_shutdown(shutdown)
-                .await?
-        }
-        Some(files) => {
-            let listener = tls::TlsListener::new(listener, files)?;
-            axum::serve(listener, router(ctx))
-                .with_graceful_shutdown(shutdown)
-                .await?
-        }
-    }
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let limits = serve::Limits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+    };
+    let app = router(ctx, config.header_timeout);
+    serve::serve(listener, tls, app, limits, stop).await;
     Ok(())
 }
 
@@ -131,10 +146,7 @@ async fn ready(State(ctx): State<AdminCtx>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
-    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied.into_response();
-    }
+async fn metrics(State(ctx): State<AdminCtx>) -> Response {
     let body = ctx.metrics.render();
     (
         [(
@@ -146,24 +158,14 @@ async fn metrics(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn groups(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
-    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied.into_response();
-    }
+async fn groups(State(ctx): State<AdminCtx>) -> Response {
     let snap = ctx.snapshot.load();
     let list: Vec<_> = snap.groups.iter().map(views::group).collect();
     Json(json!({ "version": snap.version, "generation": snap.generation, "groups": list }))
         .into_response()
 }
 
-async fn group(
-    State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied.into_response();
-    }
+async fn group(State(ctx): State<AdminCtx>, Path(name): Path<String>) -> Response {
     group_view(&ctx, &name)
 }
 
@@ -184,12 +186,8 @@ struct EventQuery {
 
 async fn events(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
     query: Result<Query<EventQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(denied) = ctx.tokens.authorize(&headers, Role::Read) {
-        return denied.into_response();
-    }
     let q = match query {
         Ok(Query(q)) => q,
         Err(e) => {

@@ -1,18 +1,19 @@
 //! Operating endpoints: each turns a request into a supervisor command and answers with
-//! the group as published after it (or the reload's generation). The token is checked
-//! before the body is read, so an unauthorized caller learns nothing from validation.
+//! the group as published after it (or the reload's generation). The token is checked by a
+//! layer before the handler runs (`layers.rs`), so before the body is read: an unauthorized
+//! caller learns nothing from validation and costs no body.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::layers::Actor;
 use super::{error, group_view, AdminCtx};
-use crate::config::Role;
 use crate::group::supervisor::{Command, CommandError};
 use crate::group::AdminState;
 
@@ -35,22 +36,19 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
-/// Authorizes (operate), builds the command, runs it, answers with the group.
+/// Builds the command, runs it as `actor`, answers with the group. The token was checked
+/// before (`layers::require_operate`), and so before the body was read.
 async fn run(
     ctx: &AdminCtx,
-    headers: &HeaderMap,
+    Actor(actor): &Actor,
     group: &str,
     command: impl FnOnce() -> Result<Command, String>,
 ) -> Response {
-    let actor = match ctx.tokens.authorize(headers, Role::Operate) {
-        Ok(a) => a,
-        Err(denied) => return denied.into_response(),
-    };
     let command = match command() {
         Ok(c) => c,
         Err(bad_request) => return error(StatusCode::BAD_REQUEST, bad_request),
     };
-    match ctx.supervisor.command(command, &actor).await {
+    match ctx.supervisor.command(command, actor).await {
         Ok(_) => group_view(ctx, group),
         Err(e) => command_error(e),
     }
@@ -67,11 +65,11 @@ fn command_error(e: CommandError) -> Response {
 
 pub async fn switch(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
     body: Bytes,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), || {
+    run(&ctx, &actor, &group.clone(), || {
         let body: SwitchBody = parse(&body)?;
         Ok(Command::Switch {
             group,
@@ -84,10 +82,10 @@ pub async fn switch(
 
 pub async fn release(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), || {
+    run(&ctx, &actor, &group.clone(), || {
         Ok(Command::Release { group })
     })
     .await
@@ -95,10 +93,10 @@ pub async fn release(
 
 pub async fn failback(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), || {
+    run(&ctx, &actor, &group.clone(), || {
         Ok(Command::Failback { group })
     })
     .await
@@ -106,10 +104,10 @@ pub async fn failback(
 
 pub async fn commit(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), || {
+    run(&ctx, &actor, &group.clone(), || {
         Ok(Command::Commit { group })
     })
     .await
@@ -117,10 +115,10 @@ pub async fn commit(
 
 pub async fn disconnect(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), || {
+    run(&ctx, &actor, &group.clone(), || {
         Ok(Command::Disconnect { group })
     })
     .await
@@ -128,11 +126,11 @@ pub async fn disconnect(
 
 pub async fn target_state(
     State(ctx): State<AdminCtx>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     Path((group, target)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    run(&ctx, &headers, &group.clone(), || {
+    run(&ctx, &actor, &group.clone(), || {
         let body: StateBody = parse(&body)?;
         let state = match body.state.as_str() {
             "enabled" => AdminState::Enabled,
@@ -153,11 +151,10 @@ pub async fn target_state(
     .await
 }
 
-pub async fn reload(State(ctx): State<AdminCtx>, headers: HeaderMap) -> Response {
-    let actor = match ctx.tokens.authorize(&headers, Role::Operate) {
-        Ok(a) => a,
-        Err(denied) => return denied.into_response(),
-    };
+pub async fn reload(
+    State(ctx): State<AdminCtx>,
+    Extension(Actor(actor)): Extension<Actor>,
+) -> Response {
     match ctx.reload.reload(&actor).await {
         Ok(generation) => Json(json!({ "result": "ok", "generation": generation })).into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),

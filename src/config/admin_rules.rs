@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::fields::{check_label_name, socket_addr};
 use super::raw::{RawAdmin, RawToken};
@@ -18,6 +19,9 @@ pub(super) fn validate_admin(raw: RawAdmin) -> Result<AdminConfig> {
         tokens,
         tls_cert,
         tls_key,
+        max_connections,
+        header_timeout,
+        idle_timeout,
     } = raw;
     let listen = socket_addr("admin", "listen", &listen)?;
     let mut names = HashSet::new();
@@ -55,10 +59,32 @@ pub(super) fn validate_admin(raw: RawAdmin) -> Result<AdminConfig> {
             ))
         }
     };
+    // 256: far above what operators and scrapers use at once, and at two descriptors or
+    // less each, a small share of even a 1,024 open-file limit.
+    let max_connections = max_connections.unwrap_or(256);
+    if max_connections == 0 {
+        return Err(ConfigError::new(
+            "admin",
+            "max_connections must be at least 1",
+        ));
+    }
+    let positive = |field: &str, value: Option<Duration>, default_s: u64| {
+        let value = value.unwrap_or(Duration::from_secs(default_s));
+        if value.is_zero() {
+            return Err(ConfigError::new(
+                "admin",
+                format!("{field} must be greater than 0s"),
+            ));
+        }
+        Ok(value)
+    };
     Ok(AdminConfig {
         listen,
         tokens: out,
         tls,
+        max_connections,
+        header_timeout: positive("header_timeout", header_timeout, 10)?,
+        idle_timeout: positive("idle_timeout", idle_timeout, 60)?,
     })
 }
 

@@ -52,6 +52,10 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     pub tokens: Vec<Token>,
     pub tls: Option<AdminTls>,
+    /// Admission: connections at once, and how long a client may take (see `admin::serve`).
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -68,6 +68,14 @@ pub struct RawAdmin {
     pub tls_cert: Option<String>,
     /// PEM private key for `tls_cert`.
     pub tls_key: Option<String>,
+    /// Connections served at once (default 256); beyond, new ones are closed at once.
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request's headers (and its TLS handshake), default 10s.
+    #[serde(default, with = "serde_opt")]
+    pub header_timeout: Option<Duration>,
+    /// A kept-alive connection with no request for this long is closed (default 60s).
+    #[serde(default, with = "serde_opt")]
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for RawAdmin {
@@ -77,6 +85,9 @@ impl Default for RawAdmin {
             tokens: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            max_connections: None,
+            header_timeout: None,
+            idle_timeout: None,
         }
     }
 }

@@ -179,6 +179,19 @@ fn immutable(current: &Config, new: &Config) -> Result<(), String> {
     if current.admin.listen != new.admin.listen {
         return Err("admin.listen cannot change on reload; restart failoverd".into());
     }
+    let admission = |c: &Config| {
+        (
+            c.admin.max_connections,
+            c.admin.header_timeout,
+            c.admin.idle_timeout,
+        )
+    };
+    if admission(current) != admission(new) {
+        return Err(
+            "admin.max_connections / header_timeout / idle_timeout cannot change on reload; restart failoverd"
+                .into(),
+        );
+    }
     if current.admin.tls != new.admin.tls {
         return Err("admin.tls_cert / tls_key cannot change on reload; restart failoverd".into());
     }

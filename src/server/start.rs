@@ -170,9 +170,9 @@ impl Threads {
 
 /// The admin API, a critical subsystem: its end (an error) stops the process.
 pub(super) fn spawn_admin(listener: TcpListener, config: &Config, ctx: AdminCtx, run: &Scope) {
-    let (stop, tls) = (run.root.child_token(), config.admin.tls.clone());
+    let (stop, admin) = (run.root.child_token(), config.admin.clone());
     let task = async move {
-        if let Err(e) = admin::serve(listener, tls.as_ref(), ctx, stop).await {
+        if let Err(e) = admin::serve(listener, &admin, ctx, stop).await {
             warn!(error = %format!("{e:#}"), "admin server ended with an error");
         }
     };

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary, real sockets on loopback, real backends.
 
 mod admin_tls;
+mod admission;
 mod config_cli;
 mod config_files;
 mod control;

@@ -1,0 +1,98 @@
+//! The layers every admin request passes, outermost first:
+//! - `json_errors`: whatever error a layer or the framework answers (413, 400, 408, 414,
+//!   431, 404, 405, ...) goes out as JSON `{"error": "..."}`, like the API's own errors;
+//! - `request_limits`: a URI over 8 KiB is 414, headers over 16 KiB are 431;
+//! - per route group, `require_read` / `require_operate`: the bearer token is checked
+//!   before any handler runs, so before any body is read; the token's name travels on as
+//!   the request's [`Actor`];
+//! - inside the token check, on operating calls: a body limit (64 KiB: an operating call
+//!   needs a few bytes) and a body read timeout (tower-http).
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::Tokens;
+use super::error;
+use crate::config::Role;
+
+/// Bodies beyond this are refused (413) before they are read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A longer URI is refused (414).
+const URI_LIMIT: usize = 8 * 1024;
+/// Longer headers, all together, are refused (431).
+const HEADERS_LIMIT: usize = 16 * 1024;
+/// What an error body may be to be turned into JSON; longer ones are summed up.
+const ERROR_TEXT_LIMIT: usize = 4 * 1024;
+
+/// Who made an authorized request: the token's name, or "local" without tokens.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+async fn require(tokens: &Tokens, role: Role, mut req: Request, next: Next) -> Response {
+    match tokens.authorize(req.headers(), role) {
+        Ok(actor) => {
+            req.extensions_mut().insert(Actor(actor));
+            next.run(req).await
+        }
+        Err(denied) => denied.into_response(),
+    }
+}
+
+pub async fn require_read(State(tokens): State<Tokens>, req: Request, next: Next) -> Response {
+    require(&tokens, Role::Read, req, next).await
+}
+
+pub async fn require_operate(State(tokens): State<Tokens>, req: Request, next: Next) -> Response {
+    require(&tokens, Role::Operate, req, next).await
+}
+
+pub async fn request_limits(req: Request, next: Next) -> Response {
+    let uri = req.uri().path().len() + req.uri().query().map_or(0, str::len);
+    if uri > URI_LIMIT {
+        let msg = format!("URI of {uri} bytes; at most {URI_LIMIT}");
+        return error(StatusCode::URI_TOO_LONG, msg);
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers > HEADERS_LIMIT {
+        let msg = format!("headers of {headers} bytes; at most {HEADERS_LIMIT}");
+        return error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, msg);
+    }
+    next.run(req).await
+}
+
+/// Turns an error response that is not JSON into `{"error": <its text>}`.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, ERROR_TEXT_LIMIT).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_string(),
+        _ => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let json = error(status, message);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let (_, body) = json.into_parts();
+    Response::from_parts(parts, Body::new(body))
+}
