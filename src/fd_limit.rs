@@ -64,8 +64,11 @@ pub fn needed(config: &Config, workers: usize, udp_sockets: usize) -> u64 {
         .sum();
     // A check holds one socket per target while it runs.
     let checks: u64 = config.groups.iter().map(|g| g.targets.len() as u64).sum();
-    let dns: u64 = config.dns.iter().flat_map(|d| &d.listen).count() as u64
-        * (udp_sockets as u64 + 1 + crate::dns::TCP_MAX_CONNECTIONS as u64);
+    let dns: u64 = config
+        .dns
+        .iter()
+        .map(|d| d.listen.len() as u64 * (udp_sockets as u64 + 1 + d.tcp.max_connections as u64))
+        .sum();
     BASE + listeners + checks + dns
 }
 
@@ -179,7 +182,7 @@ name = "backup"
 address = "127.0.0.2"
 "#,
         );
-        let dns = 3 + 1 + crate::dns::TCP_MAX_CONNECTIONS as u64;
+        let dns = 3 + 1 + 1_000;
         assert_eq!(needed(&c, 2, 3), BASE + (200 + 2) + (100 + 2) + 2 + dns);
     }
 

@@ -5,6 +5,7 @@
 
 mod admin_rules;
 mod cross_rules;
+mod dns_tcp_rules;
 pub mod duration;
 mod fields;
 mod health_rules;
@@ -38,6 +39,17 @@ pub struct DnsConfig {
     pub hostmaster: String,
     pub soa_ttl: Duration,
     pub negative_ttl: Duration,
+    pub tcp: DnsTcpLimits,
+}
+
+/// Admission of DNS over TCP (see `dns::tcp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsTcpLimits {
+    /// Connections at once, per listen address.
+    pub max_connections: usize,
+    /// Connections at once from one client: an IPv4 /24 or an IPv6 /56.
+    pub max_per_client: usize,
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

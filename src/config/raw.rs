@@ -45,6 +45,13 @@ pub struct RawDns {
     /// Negative-caching TTL (SOA minimum), default 5s.
     #[serde(default, with = "serde_opt")]
     pub negative_ttl: Option<Duration>,
+    /// DNS over TCP: connections at once per listen address (default 1000).
+    pub tcp_max_connections: Option<usize>,
+    /// ...of which one client (an IPv4 /24, an IPv6 /56) may hold (default 32).
+    pub tcp_max_per_client: Option<usize>,
+    /// A TCP connection with no complete query for this long is closed (default 10s).
+    #[serde(default, with = "serde_opt")]
+    pub tcp_idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -114,7 +114,15 @@ fn validate_dns(raw: RawDns) -> Result<DnsConfig> {
         hostmaster,
         soa_ttl,
         negative_ttl,
+        tcp_max_connections,
+        tcp_max_per_client,
+        tcp_idle_timeout,
     } = raw;
+    let tcp = super::dns_tcp_rules::tcp_limits(
+        tcp_max_connections,
+        tcp_max_per_client,
+        tcp_idle_timeout,
+    )?;
     if listen.is_empty() {
         return Err(ConfigError::new(
             "dns",
@@ -170,6 +178,7 @@ fn validate_dns(raw: RawDns) -> Result<DnsConfig> {
         hostmaster,
         soa_ttl,
         negative_ttl,
+        tcp,
     })
 }
 

@@ -41,7 +41,6 @@ pub use build::{AnswerBuilder, BuildError};
 pub use respond::{respond, Transport, OUR_PAYLOAD};
 pub use sockets::{bind, udp_sockets_per_address, Listen};
 pub use stats::{DnsMetrics, Tally};
-pub use tcp::MAX_CONNECTIONS as TCP_MAX_CONNECTIONS;
 
 /// What every socket task shares.
 pub struct Ctx {
@@ -95,7 +94,12 @@ fn spawn_udp(
 }
 
 /// Serves DNS on already-bound sockets until `cancel` fires, then waits for every task.
-pub async fn serve(listens: Vec<Listen>, reader: SnapshotReader, cancel: CancellationToken) {
+pub async fn serve(
+    listens: Vec<Listen>,
+    reader: SnapshotReader,
+    tcp_limits: crate::config::DnsTcpLimits,
+    cancel: CancellationToken,
+) {
     let ctx = Arc::new(Ctx {
         reader,
         metrics: DnsMetrics::new(),
@@ -105,7 +109,7 @@ pub async fn serve(listens: Vec<Listen>, reader: SnapshotReader, cancel: Cancell
         for sock in l.udp {
             spawn_udp(&tasks, sock, ctx.clone(), cancel.clone());
         }
-        tasks.spawn(tcp::serve(l.tcp, ctx.clone(), cancel.clone()));
+        tasks.spawn(tcp::serve(l.tcp, ctx.clone(), tcp_limits, cancel.clone()));
     }
     tasks.close();
     tasks.wait().await;

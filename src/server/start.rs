@@ -88,8 +88,9 @@ pub(super) fn start_core(
         run.root.child_token(),
     );
     run.spawn("hooks", hooks, &main_rt);
-    if !dns_sockets.is_empty() {
-        let dns = dns::serve(dns_sockets, snapshot.clone(), run.root.child_token());
+    if let (false, Some(dns)) = (dns_sockets.is_empty(), &config.dns) {
+        let (reader, limits) = (snapshot.clone(), dns.tcp);
+        let dns = dns::serve(dns_sockets, reader, limits, run.root.child_token());
         run.spawn("dns", dns, &main_rt);
     }
     checkers.apply(plan, &handle, &run.background, &control);
