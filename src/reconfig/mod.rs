@@ -205,5 +205,12 @@ fn immutable(current: &Config, new: &Config) -> Result<(), String> {
     if dns_listen(current) != dns_listen(new) {
         return Err("dns.listen cannot change on reload; restart failoverd".into());
     }
+    let dns_tcp = |c: &Config| c.dns.as_ref().map(|d| d.tcp);
+    if dns_tcp(current) != dns_tcp(new) {
+        return Err(
+            "dns.tcp_max_connections / tcp_max_per_client / tcp_idle_timeout cannot change on reload; restart failoverd"
+                .into(),
+        );
+    }
     Ok(())
 }
