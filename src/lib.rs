@@ -7,6 +7,7 @@ pub mod critical;
 pub mod demo;
 pub mod dns;
 pub mod fault;
+pub mod fd_budget;
 pub mod fd_limit;
 pub mod group;
 pub mod health;

@@ -28,6 +28,8 @@ pub const TARGET_FLAPPING: &str = "failoverd_target_flapping";
 pub const LOCAL_ERRORS_TOTAL: &str = "failoverd_local_errors_total";
 pub const SUBSYSTEM_UP: &str = "failoverd_subsystem_up";
 pub const ADMIN_CONNECTIONS_REFUSED_TOTAL: &str = "failoverd_admin_connections_refused_total";
+pub const FD_BUDGET_REFUSED_TOTAL: &str = "failoverd_fd_budget_refused_total";
+pub const FD_BUDGET: &str = "failoverd_fd_budget";
 
 /// Every metric name, for the test that checks each has a HELP line.
 pub const ALL: &[&str] = &[
@@ -51,6 +53,8 @@ pub const ALL: &[&str] = &[
     LOCAL_ERRORS_TOTAL,
     SUBSYSTEM_UP,
     ADMIN_CONNECTIONS_REFUSED_TOTAL,
+    FD_BUDGET_REFUSED_TOTAL,
+    FD_BUDGET,
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -163,6 +167,14 @@ fn describe() {
     describe_counter!(
         ADMIN_CONNECTIONS_REFUSED_TOTAL,
         "Admin connections closed at once because [admin] max_connections were open."
+    );
+    describe_counter!(
+        FD_BUDGET_REFUSED_TOTAL,
+        "Client work refused because the descriptor budget was spent (what: proxy, pipe, dns_tcp, admin); a refused pipe means a buffered copy."
+    );
+    describe_gauge!(
+        FD_BUDGET,
+        "Descriptors client-facing work may hold: the open-file limit less what the process held at start and the reserve for checks, hooks and files."
     );
     describe_gauge!(
         SUBSYSTEM_UP,

@@ -87,8 +87,15 @@ pub async fn serve(
             debug!("admin connection limit reached; closing a new connection");
             continue;
         };
+        let Some(lease) = crate::fd_budget::lease(1, "admin") else {
+            debug!("descriptor budget spent; closing a new admin connection");
+            continue;
+        };
         let (app, tls, stop) = (app.clone(), tls.clone(), stop.clone());
-        conns.spawn(connection(sock, tls, app, limits, stop, slot));
+        conns.spawn(async move {
+            connection(sock, tls, app, limits, stop, slot).await;
+            drop(lease);
+        });
     }
     conns.close();
     if tokio::time::timeout(STOP_GRACE, conns.wait())

@@ -61,13 +61,17 @@ pub async fn serve(
             debug!(peer = %peer, "dns tcp connection limit reached; closing");
             continue;
         };
+        let Some(lease) = crate::fd_budget::lease(1, "dns_tcp") else {
+            debug!(peer = %peer, "descriptor budget spent; closing");
+            continue;
+        };
         let (ctx, cancel) = (ctx.clone(), cancel.clone());
         let idle = limits.idle_timeout;
         connections.spawn(async move {
             if let Err(e) = connection(stream, &ctx, idle, &cancel).await {
                 debug!(peer = %peer, error = %e, "dns tcp connection ended");
             }
-            drop((permit, seat));
+            drop((permit, seat, lease));
         });
     }
     connections.close();

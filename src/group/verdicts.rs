@@ -32,8 +32,11 @@ impl Supervisor {
         true
     }
 
-    /// A client connect the proxy saw fail: `passive_fall` of them within
-    /// `passive_window` make the target down. True when that made a verdict.
+    /// A client connect the proxy saw fail. `passive_fall` of them within `passive_window`
+    /// count as one failed check (HAProxy's `on-error fail-check`): a target that refuses
+    /// every client reaches `fall` within milliseconds under traffic, while a backlog that
+    /// overflows for a moment does not, since the good checks between reset the count.
+    /// True when that made a verdict.
     pub(super) async fn on_passive(&mut self, r: PassiveReport) -> bool {
         if r.generation != self.generation {
             return false;
@@ -49,15 +52,17 @@ impl Supervisor {
         if g.counters[r.target].health() == Health::Down || !g.passive[r.target].record(now) {
             return false;
         }
-        g.counters[r.target].force_down();
+        let Some(verdict) = g.counters[r.target].record(false) else {
+            return false;
+        };
         let h = &g.config.health;
         let detail = format!(
-            "{} failed client connects within {}; last: {}",
+            "{} failed client connects within {} (a failed check); last: {}",
             h.passive_fall,
             crate::config::duration::show(h.passive_window),
             r.detail
         );
-        self.verdict(r.group, r.target, Health::Down, true, &detail, now)
+        self.verdict(r.group, r.target, verdict, true, &detail, now)
             .await;
         true
     }

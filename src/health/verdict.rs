@@ -3,8 +3,8 @@
 //! Pure and tiny on purpose: `record` returns a verdict only when it flips, so one lost
 //! packet (fewer than `fall` failures) never marks a target down. Passive signals (client
 //! connects the proxy saw refused) are counted apart, in a time window (`PassiveWindow`),
-//! as HAProxy's `error-limit` does: a backlog that overflows for an instant is not a dead
-//! main, a main that refuses every client is.
+//! as HAProxy's `error-limit` does; a full window counts as one failed check. A backlog
+//! that overflows for an instant is not a dead main, a main that refuses every client is.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -44,14 +44,6 @@ impl Counter {
 
     pub fn health(&self) -> Health {
         self.health
-    }
-
-    /// A down verdict reached another way (passive signals): from here, `rise` good
-    /// checks in a row bring the target back, as after `fall` bad ones.
-    pub fn force_down(&mut self) {
-        self.health = Health::Down;
-        self.good = 0;
-        self.bad = self.fall;
     }
 
     /// Records one check result; returns the new verdict only when it changes.
@@ -145,17 +137,6 @@ mod tests {
         for i in 0..20 {
             assert!(!w.record(ms(10_000 + i * 1500)), "step {i}");
         }
-    }
-
-    #[test]
-    fn forced_down_needs_rise_good_checks_to_come_back() {
-        let mut c = Counter::new(2, 2);
-        feed(&mut c, "++");
-        c.force_down();
-        assert_eq!(c.health(), Health::Down);
-        assert_eq!(c.record(false), None);
-        assert_eq!(c.record(true), None);
-        assert_eq!(c.record(true), Some(Health::Up));
     }
 
     fn feed(c: &mut Counter, results: &str) -> Vec<Option<Health>> {

@@ -183,10 +183,17 @@ pub async fn serve(
             drop(client);
             continue;
         };
+        // The client's socket and the target's: beyond the budget, closed at once.
+        let Some(lease) = crate::fd_budget::lease(2, "proxy") else {
+            debug!(group = %current.group, %peer, "descriptor budget spent; closing");
+            current.refused();
+            drop(client);
+            continue;
+        };
         let kill = kill.clone();
         tracker.spawn(async move {
             handle(client, &current, kill).await;
-            drop(permit);
+            drop((permit, lease));
         });
     }
 }

@@ -61,6 +61,10 @@ pub async fn pump(
     to: &TcpStream,
     moved: &mut impl FnMut(usize),
 ) -> io::Result<bool> {
+    // A pipe is two descriptors: taken from the budget, or the session copies on.
+    let Some(_lease) = crate::fd_budget::lease(2, "pipe") else {
+        return Ok(false);
+    };
     let Ok(pipe) = Pipe::new() else {
         return Ok(false);
     };

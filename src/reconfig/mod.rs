@@ -168,6 +168,7 @@ impl Reconfig {
         self.listeners.apply(&new, fresh, true);
         self.tokens.replace(new.admin.tokens.clone());
         let needed = crate::fd_limit::needed_for(&new);
+        crate::fd_budget::apply(&new);
         self.config = new;
         crate::fd_limit::report_current(needed);
         Ok(generation)

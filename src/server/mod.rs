@@ -66,6 +66,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
     crate::local_error::register();
+    crate::fd_budget::register();
     crate::fd_limit::raise_and_report(&config);
     let (store, saved, events) = open_store(&config, options.fresh_state)?;
     if config.admin.tokens.is_empty() {
@@ -126,6 +127,8 @@ pub async fn run(
         subsystems: subsystems.clone(),
     };
     spawn_admin(bound.admin, &config, admin_ctx, &run);
+    // Everything is bound and running: what is open now stays outside the budget.
+    crate::fd_budget::apply(&config);
 
     // A subsystem that dies cancels the root, which stops the process like a signal does.
     tokio::select! {

@@ -222,18 +222,20 @@ fn text_logs_without_a_terminal_have_no_colours() {
 async fn history_is_written_by_its_own_thread() {
     let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
     let f = Failoverd::start(&two_stack_config(port, MAIN, BACKUP, "", FAST_TCP)).await;
-    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", f.pid()))
-        .expect("read /proc/PID/task")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .collect();
-    assert!(
-        // comm holds the first 15 bytes of the name: "failoverd-event".
-        threads
-            .iter()
-            .any(|t| "failoverd-events".starts_with(t.as_str()) && t.len() >= 15),
-        "no history writer thread among {threads:?}"
-    );
+    // The run starts it just after the sockets are bound (and logged).
+    let thread = || {
+        std::fs::read_dir(format!("/proc/{}/task", f.pid()))
+            .expect("read /proc/PID/task")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            // comm holds the first 15 bytes of the name: "failoverd-event".
+            .any(|name| name.trim() == "failoverd-event")
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the history writer thread",
+        || async { thread().then_some(()) },
+    )
+    .await;
     let history = f.dir.path().join("failoverd.state.events");
     eventually(
         Duration::from_secs(10),

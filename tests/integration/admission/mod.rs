@@ -5,6 +5,7 @@
 //! what is sent and when.
 
 mod admin;
+mod budget;
 mod dns_tcp;
 
 use std::time::Duration;
