@@ -59,8 +59,9 @@ pub fn needed(config: &Config, workers: usize, udp_sockets: usize) -> u64 {
         .groups
         .iter()
         .flat_map(|g| &g.listeners)
-        // A session holds the client's socket and the target's.
-        .map(|l| 2 * l.max_connections as u64 + workers as u64)
+        // A session holds the client's socket and the target's, and a bulk one a splice
+        // pipe (two descriptors) per direction.
+        .map(|l| 6 * l.max_connections as u64 + workers as u64)
         .sum();
     // A check holds one socket per target while it runs.
     let checks: u64 = config.groups.iter().map(|g| g.targets.len() as u64).sum();
@@ -111,9 +112,9 @@ pub fn report(limit: &Limit, needed: u64) {
             limit = limit.soft,
             needed,
             "the open-file limit is below what the config's max_connections can use: \
-             past it, new connections wait in the backlog and health checks fail; \
-             raise the hard limit (LimitNOFILE= in the systemd unit, ulimit -Hn) or lower \
-             max_connections"
+             past the descriptor budget, new connections are closed at once and bulk \
+             sessions copy instead of splicing; raise the hard limit (LimitNOFILE= in the \
+             systemd unit, ulimit -Hn) or lower max_connections"
         );
     }
 }
@@ -183,7 +184,7 @@ address = "127.0.0.2"
 "#,
         );
         let dns = 3 + 1 + 1_000;
-        assert_eq!(needed(&c, 2, 3), BASE + (200 + 2) + (100 + 2) + 2 + dns);
+        assert_eq!(needed(&c, 2, 3), BASE + (600 + 2) + (300 + 2) + 2 + dns);
     }
 
     #[test]
