@@ -1,0 +1,10 @@
+//! The config parser and validation: any text gives a config or an error, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = failoverd::config::Config::parse(text);
+    }
+});
