@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 per_target="${SECONDS_PER_TARGET:-60}"
-for target in dns_respond config_parse; do
+for target in dns_respond config_parse admin_request; do
   echo "== $target: ${per_target}s"
   # A copy of the seeds, so a run's findings do not pile up in the repository.
   work="$(mktemp -d)"
