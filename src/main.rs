@@ -47,6 +47,7 @@ enum LogFormat {
 enum Command {
     /// Run the proxy, health checks and admin API.
     Run {
+        /// The config file (TOML); re-read on SIGHUP and `POST /v1/reload`.
         #[arg(long, short)]
         config: PathBuf,
         /// Start even if the state file is corrupt, moving it aside (decisions are lost).
@@ -55,11 +56,13 @@ enum Command {
     },
     /// Validate a config file: exit 0 when valid, 64 with the offending field named.
     Check {
+        /// The config file (TOML) to validate.
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Start two local stacks and narrate a real failover and failback through failoverd.
     Demo {
+        /// The demo's config file.
         #[arg(long, short, default_value = "config/demo.toml")]
         config: PathBuf,
         /// Port of both stacks instead of the group's target_port; 0: one the kernel picks
@@ -143,7 +146,9 @@ fn load_to_run(path: &std::path::Path) -> Result<Config, ExitCode> {
 fn check(path: &std::path::Path) -> ExitCode {
     match load_to_run(path) {
         Ok(config) => {
-            println!("{}: ok ({} groups)", path.display(), config.groups.len());
+            let n = config.groups.len();
+            let groups = if n == 1 { "group" } else { "groups" };
+            println!("{}: ok ({n} {groups})", path.display());
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -87,7 +87,9 @@ impl Machine {
             return Err(format!("target is in {:?} state; enable it first", t.admin).to_lowercase());
         }
         if t.health == Health::Down && !force {
-            return Err("target is down; use force to switch to it anyway".into());
+            return Err(
+                "target is down; use --force (API: \"force\": true) to switch to it anyway".into(),
+            );
         }
         self.pin = Some(target);
         Ok(self.evaluate_as(now, Some(Cause::Manual)))

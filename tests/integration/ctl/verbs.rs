@@ -110,7 +110,7 @@ async fn status_switch_release_and_refusals() {
     let out = ctl(&f, &["switch", "app", "backup"]).await.failed(1);
     assert_eq!(
         out.stderr,
-        "failoverd ctl: 409 Conflict: target is down; use force to switch to it anyway\n"
+        "failoverd ctl: 409 Conflict: target is down; use --force (API: \"force\": true) to switch to it anyway\n"
     );
     assert_eq!(active(&f.group("app").await), ["main"]);
     let out = ctl(&f, &["switch", "app", "backup", "--force"]).await.ok();
