@@ -98,14 +98,11 @@ impl Secret {
         Secret(s)
     }
 
-    /// Constant-time comparison, so response timing says nothing about the secret.
+    /// Constant-time comparison (`subtle`), so response timing says nothing about the
+    /// secret's content (only, as with any such compare, whether the lengths differ).
     pub fn matches(&self, offered: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), offered.as_bytes());
-        let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-        for (i, x) in a.iter().enumerate() {
-            diff |= x ^ b.get(i).copied().unwrap_or(0);
-        }
-        diff == 0
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(offered.as_bytes()).into()
     }
 }
 

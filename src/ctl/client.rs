@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use failoverd::http1::AbortOnDrop;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -17,6 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::tls;
 
@@ -274,7 +274,8 @@ where
 {
     let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
     // hyper does the socket I/O in this future; aborting it when we return closes the socket.
-    let _conn = AbortOnDrop(tokio::spawn(conn));
+    // Aborted when the request is done or dropped (a timeout): no task or socket outlives it.
+    let _conn = AbortOnDropHandle::new(tokio::spawn(conn));
     let response = sender.send_request(request).await?;
     let status = response.status();
     let mut body = response.into_body();

@@ -4,7 +4,6 @@
 //! `build.rs` makes them; `respond.rs` serves them.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use metrics::Counter;
@@ -12,27 +11,10 @@ use metrics::Counter;
 use super::encode::Encoded;
 use super::stats::Rcode;
 
-/// A fast, non-cryptographic hash: keys are zone names from the config, not attacker
-/// input chosen to collide (queried names are only looked up, never inserted).
-#[derive(Default)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(super) type NameMap = HashMap<Arc<[u8]>, Arc<Node>, BuildHasherDefault<FxHasher>>;
+/// FxHash (`rustc-hash`): fast and non-cryptographic, which is fine here: keys are zone
+/// names from the config, not attacker input chosen to collide (queried names are only
+/// looked up, never inserted).
+pub(super) type NameMap = HashMap<Arc<[u8]>, Arc<Node>, rustc_hash::FxBuildHasher>;
 /// A lowercase wire name and its responses.
 pub(super) type Entry = (Arc<[u8]>, Arc<Node>);
 

@@ -5,7 +5,6 @@
 //! timeout; this file only judges one response (status range, body substring). Verdicts
 //! from successive probes are computed elsewhere.
 
-use crate::http1::AbortOnDrop;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -13,6 +12,7 @@ use hyper::header::{HeaderValue, CONNECTION, HOST, USER_AGENT};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::probe::ProbeError;
 use crate::config::HttpCheck;
@@ -39,7 +39,8 @@ where
     // hyper does the socket I/O in this future, so it runs on its own task while we await
     // the response here. Aborting it when this function ends (or is dropped by the
     // timeout) closes the socket at once: nothing outlives the probe.
-    let _conn = AbortOnDrop(tokio::spawn(conn));
+    // Aborted when the request is done or dropped (a timeout): no task or socket outlives it.
+    let _conn = AbortOnDropHandle::new(tokio::spawn(conn));
 
     let request = Request::builder()
         .method(Method::GET)

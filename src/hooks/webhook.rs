@@ -10,7 +10,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::http1::AbortOnDrop;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -21,6 +20,7 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::debug;
 
 use super::{HookEvent, Outcome};
@@ -100,7 +100,8 @@ where
         .map_err(http_error)?;
     // hyper does the socket I/O in this future; aborting it when we return (or are
     // dropped at the timeout) closes the socket at once.
-    let _conn = AbortOnDrop(tokio::spawn(conn));
+    // Aborted when the request is done or dropped (a timeout): no task or socket outlives it.
+    let _conn = AbortOnDropHandle::new(tokio::spawn(conn));
     let request = Request::builder()
         .method(Method::POST)
         .uri(url.path.as_str())
