@@ -3,7 +3,7 @@
 //!
 //! The command gets a process group of its own, so a timeout kills the whole group (a
 //! script's `sleep`, a `curl` it started), not just the process we spawned: tokio's
-//! `kill_on_drop` and `start_kill` only signal that one. Processes still running after the
+//! `kill_on_drop` and `start_kill` only signal that one (the group gets `killpg(2)`). Processes still running after the
 //! command *exits* on its own are left alone: the hook ended, whatever it left behind in
 //! the background was meant to outlive it.
 
@@ -66,12 +66,12 @@ pub(super) async fn run(argv: &[String], event: &HookEvent, timeout: Duration) -
             exited(status, collect(stderr).await, collect(stdout).await)
         }
         Ok(Err(e)) => {
-            group.kill().await;
+            group.kill();
             Outcome::fail(format!("wait for {program:?}: {e}"))
         }
         Err(_) => {
-            group.kill().await;
-            // The group kill covers the leader; this is in case `kill` itself failed.
+            group.kill();
+            // The group kill covers the leader; this is in case `killpg` itself failed.
             let _ = child.start_kill();
             if tokio::time::timeout(REAP_GRACE, child.wait())
                 .await
@@ -160,58 +160,29 @@ impl ProcessGroup {
         self.0 = None;
     }
 
-    async fn kill(&mut self) {
-        let Some(pgid) = self.0 else {
+    /// SIGKILL to every process of the group (`killpg(2)`: one system call, no helper
+    /// process, nothing to wait for).
+    fn kill(&mut self) {
+        let Some(pgid) = self.0.take() else {
             return;
         };
-        let (program, args) = kill_command(pgid);
-        let status = Command::new(program)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .status();
-        match tokio::time::timeout(REAP_GRACE, status).await {
-            Ok(Ok(s)) if s.success() => {}
-            Ok(Ok(s)) => warn!(pgid, %s, "killing a hook's process group failed"),
-            Ok(Err(e)) => warn!(pgid, error = %e, "cannot run kill for a hook's process group"),
-            Err(_) => warn!(pgid, "kill of a hook's process group did not finish"),
+        let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+            return;
+        };
+        // SAFETY: killpg with a process group id this hook created (the leader is still
+        // unreaped, so the id cannot have been reused).
+        if unsafe { libc::killpg(pgid, libc::SIGKILL) } != 0 {
+            let e = std::io::Error::last_os_error();
+            warn!(pgid, error = %e, "killing a hook's process group failed");
         }
-        self.0 = None;
     }
 }
 
 impl Drop for ProcessGroup {
     /// The run was abandoned (its future dropped, e.g. at shutdown): kill what it started.
-    /// Blocking, but only for a `kill` and only on this rare path.
     fn drop(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            let (program, args) = kill_command(pgid);
-            let _ = std::process::Command::new(program)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        self.kill();
     }
-}
-
-/// SIGKILL to every process of the group, without linking libc for one call: procps'
-/// `kill` when installed, else the POSIX shell's builtin (which takes no `--`).
-fn kill_command(pgid: u32) -> (&'static str, Vec<String>) {
-    for path in ["/usr/bin/kill", "/bin/kill"] {
-        if std::path::Path::new(path).exists() {
-            return (path, vec!["-KILL".into(), "--".into(), format!("-{pgid}")]);
-        }
-    }
-    shell_kill_command(pgid)
-}
-
-fn shell_kill_command(pgid: u32) -> (&'static str, Vec<String>) {
-    let script = "kill -KILL -\"$0\"".to_string();
-    ("/bin/sh", vec!["-c".into(), script, pgid.to_string()])
 }
 
 #[cfg(test)]
