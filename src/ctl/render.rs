@@ -156,59 +156,14 @@ pub fn text(v: &Value) -> String {
     }
 }
 
-/// Valid JSON text re-indented (two spaces), keys in the order the API sent them (a parsed
-/// map would sort them).
+/// Valid JSON text re-indented (two spaces), keys in the order the API sent them
+/// (serde_json's `preserve_order`). Text that is not JSON comes back as it was.
 pub fn pretty(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() * 2);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    let mut chars = raw.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                while chars.next_if(|c| c.is_whitespace()).is_some() {}
-                if let Some(close) = chars.next_if(|&c| c == '}' || c == ']') {
-                    out.push(close);
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
+    let parsed: Result<Value, _> = serde_json::from_str(raw);
+    match parsed.and_then(|v| serde_json::to_string_pretty(&v)) {
+        Ok(text) => text + "\n",
+        Err(_) => raw.to_string(),
     }
-    out.push('\n');
-    out
-}
-
-fn newline(out: &mut String, depth: usize) {
-    out.push('\n');
-    out.extend(std::iter::repeat_n("  ", depth));
 }
 
 /// Seconds since the Unix epoch as RFC 3339 in UTC with milliseconds.
@@ -218,30 +173,9 @@ pub fn rfc3339(at: f64) -> String {
         return "?".into();
     }
     // In range, so the cast is exact enough and cannot overflow.
-    let total_ms = (at * 1000.0).round() as i64;
-    let (secs, ms) = (total_ms.div_euclid(1000), total_ms.rem_euclid(1000));
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let ms = (at * 1000.0).round() as u64;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 #[cfg(test)]
