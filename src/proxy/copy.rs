@@ -1,60 +1,43 @@
-//! Copying one direction of a session, holding a buffer only while bytes are in flight.
+//! Copying one direction of a session without ever holding its bytes while waiting.
 //!
-//! An idle session owns no buffer at all: the copy waits for readability on the socket
-//! itself, takes a buffer from a small per-thread pool only once bytes are there, and
-//! gives it back as soon as they are written. Ten thousand idle connections therefore
-//! cost their sockets and a few hundred bytes of task state, not 2 x 10,000 buffers.
+//! A direction first waits until its source has bytes and its destination has room; then,
+//! in one step that does not wait, it peeks at the source's queue (`MSG_PEEK`), sends what
+//! the destination takes, and only then removes exactly that much from the source
+//! (`MSG_TRUNC` discards without a copy). Bytes the destination does not take stay in the
+//! source socket's receive queue, where TCP flow control pushes back on the sender. So a
+//! session whose peer stops reading holds no user-space buffer at all, however many there
+//! are: the buffer is one per thread and is only borrowed inside that step. The kernel
+//! bounds what waits in socket buffers (`tcp_rmem`, `tcp_wmem`, `tcp_mem`).
 
 use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-/// Large enough that a bulk transfer moves in few syscalls; only busy sessions hold one.
+/// Large enough that a bulk transfer moves in few syscalls.
 pub const BUFFER: usize = 64 * 1024;
-/// Buffers kept per thread for reuse; beyond it they are freed.
-const POOL_KEEP: usize = 32;
 
 thread_local! {
-    static POOL: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A pooled buffer, returned to the pool of the thread that drops it.
-struct Buffer(Option<Box<[u8]>>);
-
-impl Buffer {
-    fn take() -> Buffer {
-        let pooled = POOL.with(|p| p.borrow_mut().pop());
-        Buffer(Some(
-            pooled.unwrap_or_else(|| vec![0u8; BUFFER].into_boxed_slice()),
-        ))
-    }
-
-    fn bytes(&mut self) -> &mut [u8] {
-        self.0.as_deref_mut().unwrap_or_default()
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        if let Some(b) = self.0.take() {
-            POOL.with(|p| {
-                let mut pool = p.borrow_mut();
-                if pool.len() < POOL_KEEP {
-                    pool.push(b);
-                }
-            });
-        }
-    }
+    /// The one copy buffer of this thread, borrowed only inside a step that never waits.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; BUFFER].into_boxed_slice());
 }
 
 /// A direction that has moved this much is a bulk flow and switches to `splice(2)`.
 #[cfg(target_os = "linux")]
 const SPLICE_AFTER: u64 = 256 * 1024;
+
+/// What one step moved.
+struct Step {
+    /// Bytes the source had queued (0: EOF).
+    queued: usize,
+    /// Bytes the destination took (and that were removed from the source).
+    sent: usize,
+}
 
 /// Copies `from` to `to` until EOF, then half-closes `to` (the other direction goes on).
 /// `moved` is told the size of every chunk written. A bulk flow continues zero-copy.
@@ -80,67 +63,104 @@ pub async fn pump(
             total = 0; // no pipe to be had now: copy on, and try again later
         }
         let ready = from.ready(Interest::READABLE).await?;
-        let mut buf = Buffer::take();
-        let n = match read(from, buf.bytes()) {
-            Ok(0) => {
-                drop(buf);
-                return finish(to, ended);
-            }
-            Ok(n) => n,
-            // Readiness was stale: wait again, without holding the buffer.
+        // Room first: bytes are taken from the source only once the destination can take
+        // some, so nothing waits in our memory.
+        to.writable().await?;
+        let step = match SCRATCH.with(|b| step(from, to, &mut b.borrow_mut(), ready)) {
+            Ok(step) => step,
+            // Readiness was stale on one side: wait again.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         };
-        // The peer's FIN had arrived before this read, and the read drained the queue: these
-        // are its last bytes. They go out with our FIN in one segment (MSG_MORE, then the
-        // shutdown tacks the FIN on), and the read that would only return EOF is saved.
-        let last = ready.is_read_closed() && n < BUFFER;
-        write_all(to, &buf.bytes()[..n], last).await?;
-        drop(buf);
-        moved(n);
-        if last {
+        if step.queued == 0 {
+            return finish(to, ended);
+        }
+        if step.sent > 0 {
+            moved(step.sent);
+        }
+        // The peer's FIN had arrived before the peek, and the peek saw the whole queue:
+        // these were its last bytes, sent with MSG_MORE so our FIN (the shutdown) joins
+        // them in one segment, and the read that would only return EOF is saved.
+        if ready.is_read_closed() && step.queued < BUFFER && step.sent == step.queued {
             return finish(to, ended);
         }
         #[cfg(target_os = "linux")]
         {
-            total += n as u64;
+            total += step.sent as u64;
         }
     }
 }
 
-/// One read. A short read means the socket's queue is empty now, so its readiness is
-/// cleared too, as tokio's own `AsyncRead` does: the next round waits for the next edge
-/// instead of spending a read on EAGAIN. Bytes that arrive meanwhile raise a new edge, which
-/// tokio's readiness ticks never lose.
-fn read(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    let cap = buf.len();
-    match from.try_io(Interest::READABLE, || {
-        got = from.try_read(buf)?;
-        if got > 0 && got < cap {
+/// Peek, send, discard what was sent: one step that never waits. `WouldBlock` means the
+/// source had nothing after all (its readiness is cleared) or the destination took nothing
+/// (its readiness is cleared); either way nothing moved.
+fn step(
+    from: &TcpStream,
+    to: &TcpStream,
+    buf: &mut [u8],
+    ready: tokio::io::Ready,
+) -> io::Result<Step> {
+    let queued = peek(from, buf)?;
+    if queued == 0 {
+        return Ok(Step { queued, sent: 0 });
+    }
+    let last = ready.is_read_closed() && queued < buf.len();
+    let sent = send(to, &buf[..queued], last)?;
+    discard(from, buf, sent)?;
+    if sent == queued && queued < buf.len() {
+        // The queue is empty now: clear the readiness too, as tokio's own `AsyncRead` does
+        // after a short read, so the next round waits for the next edge instead of
+        // spending a peek on EAGAIN. Bytes arriving meanwhile raise a new edge, which
+        // tokio's readiness ticks never lose.
+        let _ = from.try_io(Interest::READABLE, || -> io::Result<()> {
             Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(got)
-        }
-    }) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
-        other => other,
+        });
     }
+    Ok(Step { queued, sent })
 }
 
-/// Writes all of `data`; with `more`, the last chunk is held back for the FIN that follows.
-async fn write_all(to: &TcpStream, mut data: &[u8], more: bool) -> io::Result<()> {
-    while !data.is_empty() {
-        to.writable().await?;
-        match send(to, data, more) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+/// Copies the source's queued bytes without removing them.
+fn peek(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    from.try_io(Interest::READABLE, || {
+        recv(from, buf.as_mut_ptr(), buf.len(), libc::MSG_PEEK)
+    })
+}
+
+/// Removes `n` bytes that a peek has shown to be queued, without copying them.
+fn discard(from: &TcpStream, buf: &mut [u8], mut n: usize) -> io::Result<()> {
+    while n > 0 {
+        // MSG_TRUNC on a TCP socket drops the bytes instead of copying them (tcp(7)).
+        match recv(from, buf.as_mut_ptr(), n.min(buf.len()), libc::MSG_TRUNC) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => n -= k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The bytes were there a moment ago and only this task reads this socket.
             Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
+fn recv(from: &TcpStream, buf: *mut u8, len: usize, flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `len` bytes (with MSG_TRUNC the kernel does not even
+    // write them); the descriptor is an open socket owned by `from`.
+    let n = unsafe {
+        libc::recv(
+            from.as_raw_fd(),
+            buf.cast(),
+            len,
+            flags | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Sends what the destination takes now; with `more`, the chunk is held back for the FIN
+/// that follows.
 fn send(to: &TcpStream, data: &[u8], more: bool) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     if more {

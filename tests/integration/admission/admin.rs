@@ -9,16 +9,6 @@ use tokio::time::Instant;
 
 use super::*;
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
-}
-
 async fn start(admin_extra: &str, opts: StartOptions) -> (Failoverd, HttpStack, HttpStack) {
     let (port, main, backup) = http_stacks(MAIN, BACKUP);
     let dir = tempfile::tempdir().expect("tempdir");

@@ -7,6 +7,7 @@
 mod admin;
 mod budget;
 mod dns_tcp;
+mod slow_reader;
 
 use std::time::Duration;
 
@@ -71,4 +72,14 @@ async fn raw(addr: std::net::SocketAddr, head: &str, rest: &[u8]) -> (u16, Strin
         .await
         .expect("an answer within 10 s");
     status_and_body(&got)
+}
+
+/// Resident memory of a process, in KiB.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
 }
