@@ -30,6 +30,9 @@ pub const SUBSYSTEM_UP: &str = "failoverd_subsystem_up";
 pub const ADMIN_CONNECTIONS_REFUSED_TOTAL: &str = "failoverd_admin_connections_refused_total";
 pub const FD_BUDGET_REFUSED_TOTAL: &str = "failoverd_fd_budget_refused_total";
 pub const FD_BUDGET: &str = "failoverd_fd_budget";
+pub const SNAPSHOT_PUBLISHES_TOTAL: &str = "failoverd_snapshot_publishes_total";
+pub const SNAPSHOT_GROUPS_REBUILT_TOTAL: &str = "failoverd_snapshot_groups_rebuilt_total";
+pub const DNS_NAMES_REBUILT_TOTAL: &str = "failoverd_dns_names_rebuilt_total";
 
 /// Every metric name, for the test that checks each has a HELP line.
 pub const ALL: &[&str] = &[
@@ -55,6 +58,9 @@ pub const ALL: &[&str] = &[
     ADMIN_CONNECTIONS_REFUSED_TOTAL,
     FD_BUDGET_REFUSED_TOTAL,
     FD_BUDGET,
+    SNAPSHOT_PUBLISHES_TOTAL,
+    SNAPSHOT_GROUPS_REBUILT_TOTAL,
+    DNS_NAMES_REBUILT_TOTAL,
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -175,6 +181,18 @@ fn describe() {
     describe_gauge!(
         FD_BUDGET,
         "Descriptors client-facing work may hold: the open-file limit less what the process held at start and the reserve for checks, hooks and files."
+    );
+    describe_counter!(
+        SNAPSHOT_PUBLISHES_TOTAL,
+        "Snapshots published (one per batch of changes the supervisor handled together)."
+    );
+    describe_counter!(
+        SNAPSHOT_GROUPS_REBUILT_TOTAL,
+        "Group snapshots rebuilt by publishes; an unchanged group is shared, not rebuilt."
+    );
+    describe_counter!(
+        DNS_NAMES_REBUILT_TOTAL,
+        "Failover addresses whose DNS responses were encoded again (their active targets changed)."
     );
     describe_gauge!(
         SUBSYSTEM_UP,

@@ -160,7 +160,7 @@ async fn metrics(State(ctx): State<AdminCtx>) -> Response {
 
 async fn groups(State(ctx): State<AdminCtx>) -> Response {
     let snap = ctx.snapshot.load();
-    let list: Vec<_> = snap.groups.iter().map(views::group).collect();
+    let list: Vec<_> = snap.groups.iter().map(|g| views::group(g)).collect();
     Json(json!({ "version": snap.version, "generation": snap.generation, "groups": list }))
         .into_response()
 }

@@ -14,15 +14,28 @@ use super::stats::Rcode;
 /// FxHash (`rustc-hash`): fast and non-cryptographic, which is fine here: keys are zone
 /// names from the config, not attacker input chosen to collide (queried names are only
 /// looked up, never inserted).
-pub(super) type NameMap = HashMap<Arc<[u8]>, Arc<Node>, rustc_hash::FxBuildHasher>;
+pub(super) type NameMap = HashMap<Arc<[u8]>, Slot, rustc_hash::FxBuildHasher>;
 /// A lowercase wire name and its responses.
 pub(super) type Entry = (Arc<[u8]>, Arc<Node>);
 
-/// Every prepared response of one snapshot.
+/// What a name of the zone answers: fixed responses (apex, nameservers, empty
+/// non-terminals), or those of a group, which change with its active targets.
+#[derive(Debug, Clone)]
+pub(super) enum Slot {
+    Fixed(Arc<Node>),
+    /// An index into `Answers::groups`.
+    Group(usize),
+}
+
+/// Every prepared response of one snapshot. The name index is made once per config and
+/// shared by every snapshot of it; a publish shares every unchanged group's node too, so
+/// it costs a copy of the pointers plus the encoding of what changed.
 pub struct Answers {
     pub(super) serial: u32,
     pub(super) zone: Arc<[u8]>,
-    pub(super) names: NameMap,
+    pub(super) names: Arc<NameMap>,
+    /// Each group's responses, by group index (None: the name could not be encoded).
+    pub(super) groups: Vec<Option<Arc<Node>>>,
     pub(super) nxdomain: Arc<Encoded>,
 }
 
@@ -47,7 +60,10 @@ impl Answers {
 
     /// The node of a lowercase wire name, if the name exists.
     pub fn node(&self, name: &[u8]) -> Option<&Node> {
-        self.names.get(name).map(|n| &**n)
+        match self.names.get(name)? {
+            Slot::Fixed(n) => Some(n),
+            Slot::Group(i) => self.groups.get(*i)?.as_deref(),
+        }
     }
 
     /// The SOA record (full names) that follows the question of an NXDOMAIN.

@@ -100,6 +100,7 @@ pub fn snap(g: &GroupConfig, active: Vec<usize>) -> GroupSnap {
         last_change: None,
         pin: None,
         disconnect_gen: 0,
+        changed: tokio::sync::watch::channel(0).1,
     }
 }
 
@@ -107,7 +108,7 @@ pub fn snap(g: &GroupConfig, active: Vec<usize>) -> GroupSnap {
 /// having nothing active, and `app` on `app_active`.
 pub fn answers_with(config: &Config, app_active: usize) -> Arc<Answers> {
     let mut b = AnswerBuilder::new(config).unwrap().unwrap();
-    let groups: Vec<GroupSnap> = config
+    let groups: Vec<Arc<GroupSnap>> = config
         .groups
         .iter()
         .map(|g| match g.name.as_str() {
@@ -116,8 +117,9 @@ pub fn answers_with(config: &Config, app_active: usize) -> Arc<Answers> {
             "mixed" => snap(g, vec![0, 1]),
             _ => snap(g, vec![0]),
         })
+        .map(Arc::new)
         .collect();
-    b.build(3, &groups)
+    b.build_all(3, &groups)
 }
 
 pub fn answers() -> Arc<Answers> {

@@ -147,6 +147,7 @@ impl Supervisor {
         // Hooks hear the command (trigger = the action), not a failover/failback reading of it.
         self.announce(gi, transition.as_ref(), Some(actor), false);
         self.notify_hooks(Some(self.notice(gi, action, transition.as_ref(), actor)));
+        self.touch(gi);
         self.publish();
         Ok(self.generation)
     }
@@ -162,9 +163,9 @@ impl Supervisor {
             Command::Reload(_) => unreachable!("reload is handled before"),
         };
         let gi = self
-            .groups
-            .iter()
-            .position(|g| &g.config.name == group)
+            .index
+            .get(group.as_str())
+            .copied()
             .ok_or_else(|| CommandError::NotFound(format!("no group {group:?}")))?;
         Ok((gi, action))
     }

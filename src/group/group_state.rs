@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
+use metrics::counter;
+use tokio::sync::watch;
+
+use super::gauges::GroupGauges;
 use super::machine::{Machine, Policy};
 use super::snapshot::{Change, GroupSnap, TargetSnap};
 use crate::config::GroupConfig;
 use crate::health::verdict::{Counter, PassiveWindow};
+use crate::metrics as m;
 
 pub(super) struct GroupState {
     pub config: Arc<GroupConfig>,
@@ -16,6 +21,15 @@ pub(super) struct GroupState {
     pub passive: Vec<PassiveWindow>,
     pub last_change: Option<Change>,
     pub disconnect_gen: u64,
+    /// What the last publish showed of this group; shared by every snapshot until the
+    /// group changes.
+    pub published: Arc<GroupSnap>,
+    /// Changed since `published` was made: the next publish rebuilds it.
+    pub dirty: bool,
+    gauges: GroupGauges,
+    /// Wakes the readers of this group alone (its proxied sessions) at each publish that
+    /// changed it. Kept across reloads, so sessions stay subscribed.
+    pub changed: watch::Sender<u64>,
 }
 
 impl GroupState {
@@ -39,17 +53,35 @@ impl GroupState {
             .iter()
             .map(|_| PassiveWindow::new(h.passive_fall, h.passive_window))
             .collect();
+        let (changed, _) = watch::channel(0);
         GroupState {
             machine: Machine::new(&priorities, policy),
             counters,
             passive,
+            published: Arc::new(GroupSnap::placeholder(config.clone())),
+            gauges: GroupGauges::new(&config),
             config,
             last_change: None,
             disconnect_gen: 0,
+            dirty: true,
+            changed,
         }
     }
 
-    pub(super) fn snap(&self) -> GroupSnap {
+    /// Rebuilds what readers see of this group if it changed (and sets its gauges);
+    /// true when it did.
+    pub(super) fn refresh(&mut self) -> bool {
+        if !self.dirty {
+            return false;
+        }
+        self.published = Arc::new(self.snap());
+        self.gauges.set(self);
+        self.dirty = false;
+        counter!(m::SNAPSHOT_GROUPS_REBUILT_TOTAL).increment(1);
+        true
+    }
+
+    fn snap(&self) -> GroupSnap {
         GroupSnap {
             config: self.config.clone(),
             epoch: self.machine.epoch(),
@@ -69,6 +101,7 @@ impl GroupState {
             last_change: self.last_change,
             pin: self.machine.pin(),
             disconnect_gen: self.disconnect_gen,
+            changed: self.changed.subscribe(),
         }
     }
 }

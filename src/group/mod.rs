@@ -2,6 +2,7 @@
 //! and the supervisor, the single writer that turns health verdicts into new snapshots.
 
 mod commands;
+mod gauges;
 mod group_state;
 pub mod machine;
 pub mod notices;

@@ -52,7 +52,10 @@ impl Supervisor {
         }
         let removed: Vec<String> = old.into_keys().collect();
         self.groups = groups;
+        // Every group is new (indices and configs may have moved): all are rebuilt.
+        self.dirty = (0..self.groups.len()).collect();
         self.routes = routes(&checks);
+        self.index = super::snapshot::index_of(&config.groups);
         self.generation += 1;
         // The zone's own records (SOA, NS, glue) may have changed too.
         self.dns = crate::dns::AnswerBuilder::for_config(&config);
@@ -111,5 +114,7 @@ impl GroupState {
         self.machine.carry_all_down(prev.machine.is_all_down());
         self.last_change = prev.last_change;
         self.disconnect_gen = prev.disconnect_gen;
+        // The same channel: sessions of this group stay subscribed across the reload.
+        self.changed = prev.changed;
     }
 }

@@ -1,8 +1,11 @@
 //! The snapshot: one immutable value with every group's active targets and state.
 //!
 //! The supervisor publishes a new `Arc<Snapshot>` through one `ArcSwap`; DNS, proxy and
-//! admin load it lock-free, so they always agree on which targets are active.
+//! admin load it lock-free, so they always agree on which targets are active. Each group
+//! is its own `Arc`, shared by every snapshot until that group changes: a publish rebuilds
+//! the groups that changed and copies pointers to the others.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -18,9 +21,25 @@ pub struct Snapshot {
     pub version: u64,
     /// Grows at every config reload; indices into `groups` and targets are per generation.
     pub generation: u64,
-    pub groups: Vec<GroupSnap>,
+    pub groups: Vec<Arc<GroupSnap>>,
+    /// Group index by name, made once per config generation.
+    pub index: Arc<GroupIndex>,
     /// Every DNS response, built from these very groups (None without `[dns]`).
     pub dns: Option<Arc<crate::dns::Answers>>,
+}
+
+/// Group names to their index in `Snapshot::groups`.
+pub type GroupIndex = HashMap<String, usize, rustc_hash::FxBuildHasher>;
+
+/// The index of a config's groups.
+pub fn index_of(groups: &[crate::config::GroupConfig]) -> Arc<GroupIndex> {
+    Arc::new(
+        groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.clone(), i))
+            .collect(),
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +56,9 @@ pub struct GroupSnap {
     pub pin: Option<usize>,
     /// Grows at every `disconnect` command: sessions started before it close.
     pub disconnect_gen: u64,
+    /// Changes at every publish that changed this group (and closes when the group is
+    /// gone): what a reader of this group alone waits on.
+    pub changed: watch::Receiver<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -57,20 +79,35 @@ pub struct Change {
 
 impl Snapshot {
     pub fn group(&self, name: &str) -> Option<&GroupSnap> {
-        self.groups.iter().find(|g| g.config.name == name)
+        self.groups.get(*self.index.get(name)?).map(|g| &**g)
     }
 
     /// The index of group `name`: `hint` when it is still that group (the same config
-    /// generation), else found by name.
+    /// generation), else looked up by name.
     pub fn find_group(&self, hint: usize, name: &str) -> Option<usize> {
         match self.groups.get(hint) {
             Some(g) if g.name() == name => Some(hint),
-            _ => self.groups.iter().position(|g| g.name() == name),
+            _ => self.index.get(name).copied(),
         }
     }
 }
 
 impl GroupSnap {
+    /// An empty group, for the moment before a group's first snapshot is made.
+    pub(super) fn placeholder(config: Arc<GroupConfig>) -> GroupSnap {
+        GroupSnap {
+            config,
+            epoch: 0,
+            status: GroupStatus::Primary,
+            active: Vec::new(),
+            targets: Vec::new(),
+            last_change: None,
+            pin: None,
+            disconnect_gen: 0,
+            changed: watch::channel(0).1,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }

@@ -4,13 +4,19 @@
 //! one channel; the supervisor counts results into verdicts, steps each group's state
 //! machine, persists decisions, and only then publishes a new snapshot through the
 //! `ArcSwap` and acknowledges. Nobody else writes state.
+//!
+//! Work is batched by wake-up: everything waiting on the channel when the supervisor wakes
+//! (up to `BATCH`) is handled, then the decisions of the whole batch are persisted once and
+//! published once. When every main of 10,000 groups dies at once, the verdicts that arrive
+//! together become one write of the state file and one snapshot, not 10,000 of each. A
+//! publish rebuilds only the groups that changed (see `snapshot.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use metrics::{counter, gauge};
+use metrics::counter;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -21,7 +27,6 @@ use super::group_state::GroupState;
 use super::machine::{AllDownEdge, Transition};
 use super::notices::NoticeQueue;
 use super::snapshot::{Change, GroupSnap, Snapshot, SnapshotReader};
-use super::{GroupStatus, Health};
 use crate::config::Config;
 use crate::health::checker::CheckId;
 use crate::metrics as m;
@@ -33,6 +38,10 @@ pub use super::commands::{Command, CommandError, Notice, ReloadPlan};
 /// Room for bursts of results; passive reports beyond it are dropped (the active checks
 /// still run), active checkers wait.
 const INPUT_QUEUE: usize = 4096;
+
+/// Inputs handled in one wake-up before their decisions are persisted and published: a
+/// burst is one publish, and a publish still comes at least this often under a flood.
+const BATCH: usize = 4096;
 
 /// One active check result for one target, by the checker's id.
 #[derive(Debug)]
@@ -132,6 +141,12 @@ pub struct Supervisor {
     pending: Vec<Notice>,
     /// Builds the DNS answers of each snapshot (none without `[dns]`).
     pub(super) dns: Option<crate::dns::AnswerBuilder>,
+    /// Groups changed since the last publish (each once: see `GroupState::dirty`).
+    pub(super) dirty: Vec<usize>,
+    /// Automatic transitions of this batch, persisted and announced at its end.
+    decided: Vec<(usize, Transition)>,
+    /// Group index by name of the current config.
+    pub(super) index: Arc<super::snapshot::GroupIndex>,
 }
 
 /// A deadline that never comes: the idle timer's value while no group waits for one.
@@ -159,18 +174,18 @@ impl Supervisor {
                 state
             })
             .collect();
-        let mut dns = crate::dns::AnswerBuilder::for_config(config);
-        let snaps: Vec<GroupSnap> = groups.iter().map(GroupState::snap).collect();
-        let first = Snapshot {
+        let empty = Snapshot {
             version: 0,
             generation: 0,
-            dns: dns.as_mut().map(|b| b.build(0, &snaps)),
-            groups: snaps,
+            groups: Vec::new(),
+            index: Arc::default(),
+            dns: None,
         };
-        let swap = Arc::new(ArcSwap::from_pointee(first));
+        let swap = Arc::new(ArcSwap::from_pointee(empty));
         let (notify, changed) = watch::channel(0);
         let (tx, rx) = mpsc::channel(INPUT_QUEUE);
-        let sup = Supervisor {
+        let mut sup = Supervisor {
+            dirty: (0..groups.len()).collect(),
             groups,
             generation: 0,
             routes: routes(checks),
@@ -180,9 +195,12 @@ impl Supervisor {
             rx,
             version: 0,
             pending: Vec::new(),
-            dns,
+            dns: crate::dns::AnswerBuilder::for_config(config),
+            decided: Vec::new(),
+            index: super::snapshot::index_of(&config.groups),
         };
-        sup.export_metrics();
+        // Version 0, before anyone can read: nobody ever sees the empty one.
+        sup.store_snapshot();
         (
             sup,
             SupervisorHandle { tx },
@@ -198,28 +216,49 @@ impl Supervisor {
         let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
         tokio::pin!(sleep);
         loop {
-            let changed = tokio::select! {
+            let mut changed = tokio::select! {
                 _ = cancel.cancelled() => break,
-                input = self.rx.recv() => {
-                    crate::fault::maybe_panic("supervisor");
-                    match input {
-                    Some(Input::Check(report)) => self.on_check(report).await,
-                    Some(Input::Passive(report)) => self.on_passive(report).await,
-                    Some(Input::Command { command, actor, reply }) => {
-                        let result = self.on_command(command, &actor).await;
-                        let _ = reply.send(result);
-                        true
-                    }
+                input = self.rx.recv() => match input {
+                    Some(input) => self.handle(input).await,
                     None => break,
-                }},
+                },
                 _ = &mut sleep, if deadline.is_some() => {
-                    self.on_tick().await;
+                    self.on_tick();
                     true
                 }
             };
+            // Everything else already waiting joins this batch.
+            for _ in 1..BATCH {
+                match self.rx.try_recv() {
+                    Ok(input) => changed |= self.handle(input).await,
+                    Err(_) => break,
+                }
+            }
+            self.flush().await;
             if changed {
                 deadline = self.next_deadline();
                 sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
+            }
+        }
+    }
+
+    /// One input of a batch; true when it may have moved a deadline. A command first
+    /// flushes what the batch decided so far, then runs alone (persisted, published and
+    /// answered before the next input).
+    async fn handle(&mut self, input: Input) -> bool {
+        crate::fault::maybe_panic("supervisor");
+        match input {
+            Input::Check(report) => self.on_check(report),
+            Input::Passive(report) => self.on_passive(report),
+            Input::Command {
+                command,
+                actor,
+                reply,
+            } => {
+                self.flush().await;
+                let result = self.on_command(command, &actor).await;
+                let _ = reply.send(result);
+                true
             }
         }
     }
@@ -231,21 +270,39 @@ impl Supervisor {
             .min()
     }
 
-    /// An automatic change: persist it (a failure is logged, the switch still happens:
-    /// serving the healthy target matters more), then publish.
-    pub(super) async fn commit_transition(
-        &mut self,
-        group: usize,
-        t: Option<Transition>,
-        actor: Option<&str>,
-    ) {
-        if t.is_some() {
+    /// Marks group `gi` changed: the next publish rebuilds its snapshot.
+    pub(super) fn touch(&mut self, gi: usize) {
+        let g = &mut self.groups[gi];
+        if !g.dirty {
+            g.dirty = true;
+            self.dirty.push(gi);
+        }
+    }
+
+    /// An automatic change of group `gi` (or, with `None`, a change of what it shows):
+    /// persisted, announced and published with the rest of the batch.
+    pub(super) fn decide(&mut self, gi: usize, t: Option<Transition>) {
+        self.touch(gi);
+        if let Some(t) = t {
+            self.decided.push((gi, t));
+        }
+    }
+
+    /// The end of a batch: its decisions persisted once (a failure is logged and the
+    /// switch still happens: serving the healthy target matters more), announced, then
+    /// published once.
+    pub(super) async fn flush(&mut self) {
+        if !self.decided.is_empty() {
             if let Err(e) = self.persist().await {
                 error!(error = %e, "cannot persist the group decision; serving it anyway");
             }
+            for (gi, t) in std::mem::take(&mut self.decided) {
+                self.announce(gi, Some(&t), None, true);
+            }
         }
-        self.announce(group, t.as_ref(), actor, true);
-        self.publish();
+        if !self.dirty.is_empty() || !self.pending.is_empty() {
+            self.publish();
+        }
     }
 
     /// Logs, counts and records a transition; `hooks`: also tell the hook runner.
@@ -312,17 +369,8 @@ impl Supervisor {
 
     pub(super) fn publish(&mut self) {
         self.version += 1;
-        // DNS answers are built in the same step, so they flip with the proxy's targets.
-        let groups: Vec<GroupSnap> = self.groups.iter().map(GroupState::snap).collect();
-        let snap = Snapshot {
-            version: self.version,
-            generation: self.generation,
-            dns: self.dns.as_mut().map(|b| b.build(self.version, &groups)),
-            groups,
-        };
-        self.swap.store(Arc::new(snap));
-        self.notify.send_replace(self.version);
-        self.export_metrics();
+        self.store_snapshot();
+        counter!(m::SNAPSHOT_PUBLISHES_TOTAL).increment(1);
         // Hooks run after the switch is live, never before.
         for n in self.pending.drain(..) {
             if let Some(queue) = &self.services.notices {
@@ -331,24 +379,31 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn export_metrics(&self) {
-        let flag = |b: bool| if b { 1.0 } else { 0.0 };
-        for g in &self.groups {
-            let group = g.config.name.clone();
-            gauge!(m::GROUP_EPOCH, "group" => group.clone()).set(g.machine.epoch() as f64);
-            let status = g.machine.status();
-            for state in GroupStatus::ALL {
-                gauge!(m::GROUP_STATE, "group" => group.clone(), "state" => state.as_str())
-                    .set(flag(status == state));
-            }
-            for (i, t) in g.config.targets.iter().enumerate() {
-                let labels = [("group", group.clone()), ("target", t.name.clone())];
-                let ts = &g.machine.targets()[i];
-                gauge!(m::TARGET_UP, &labels).set(flag(ts.health == Health::Up));
-                gauge!(m::TARGET_ACTIVE, &labels).set(flag(g.machine.active().contains(&i)));
-                gauge!(m::TARGET_FLAPPING, &labels).set(flag(ts.flapping));
-            }
+    /// Rebuilds the changed groups, makes the snapshot of `version` with their DNS
+    /// answers (so they flip with the proxy's targets), stores it, and wakes the readers
+    /// of the changed groups.
+    fn store_snapshot(&mut self) {
+        let changed = std::mem::take(&mut self.dirty);
+        for &gi in &changed {
+            self.groups[gi].refresh();
         }
+        let groups: Vec<Arc<GroupSnap>> = self.groups.iter().map(|g| g.published.clone()).collect();
+        let dns = self
+            .dns
+            .as_mut()
+            .map(|b| b.build(self.version, &groups, changed.iter().copied()));
+        let snap = Snapshot {
+            version: self.version,
+            generation: self.generation,
+            groups,
+            index: self.index.clone(),
+            dns,
+        };
+        self.swap.store(Arc::new(snap));
+        for &gi in &changed {
+            self.groups[gi].changed.send_replace(self.version);
+        }
+        self.notify.send_replace(self.version);
     }
 }
 

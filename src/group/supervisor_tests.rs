@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::group::Health;
 use crate::store::events::EventLog;
 
 const MAIN: CheckId = 1;

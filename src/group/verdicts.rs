@@ -15,7 +15,7 @@ impl Supervisor {
     /// only ever moves a deadline later, so the timer is left as it is (a tick that comes
     /// early finds nothing to do and sets the next one), sparing a pass over every group at
     /// each failed check.
-    pub(super) async fn on_check(&mut self, r: CheckReport) -> bool {
+    pub(super) fn on_check(&mut self, r: CheckReport) -> bool {
         let Some(&(gi, ti)) = self.routes.get(&r.id) else {
             // A checker stopped by a reload, reporting its last probe.
             return false;
@@ -28,7 +28,7 @@ impl Supervisor {
         let Some(verdict) = g.counters[ti].record(r.ok) else {
             return false;
         };
-        self.verdict(gi, ti, verdict, false, &r.detail, now).await;
+        self.verdict(gi, ti, verdict, false, &r.detail, now);
         true
     }
 
@@ -37,7 +37,7 @@ impl Supervisor {
     /// every client reaches `fall` within milliseconds under traffic, while a backlog that
     /// overflows for a moment does not, since the good checks between reset the count.
     /// True when that made a verdict.
-    pub(super) async fn on_passive(&mut self, r: PassiveReport) -> bool {
+    pub(super) fn on_passive(&mut self, r: PassiveReport) -> bool {
         if r.generation != self.generation {
             return false;
         }
@@ -62,13 +62,12 @@ impl Supervisor {
             crate::config::duration::show(h.passive_window),
             r.detail
         );
-        self.verdict(r.group, r.target, verdict, true, &detail, now)
-            .await;
+        self.verdict(r.group, r.target, verdict, true, &detail, now);
         true
     }
 
     /// A new verdict: logged, recorded, then decided on.
-    async fn verdict(
+    fn verdict(
         &mut self,
         gi: usize,
         ti: usize,
@@ -100,13 +99,12 @@ impl Supervisor {
         self.services
             .events
             .record("health", Some(&group), Some(g.machine.epoch()), details);
-        self.commit_transition(gi, transition, None).await;
+        self.decide(gi, transition);
     }
 
     /// Time passed: holds may have ended, flapping targets may have calmed down.
-    pub(super) async fn on_tick(&mut self) {
+    pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
-        let mut calmed = false;
         for i in 0..self.groups.len() {
             let flapping = |g: &super::group_state::GroupState| {
                 g.machine.targets().iter().filter(|t| t.flapping).count()
@@ -114,15 +112,12 @@ impl Supervisor {
             let before = flapping(&self.groups[i]);
             let transition = self.groups[i].machine.tick(now);
             if flapping(&self.groups[i]) != before {
-                calmed = true;
                 info!(group = %self.groups[i].config.name, "target stable again: no longer flapping");
+                self.touch(i);
             }
             if transition.is_some() {
-                self.commit_transition(i, transition, None).await;
+                self.decide(i, transition);
             }
-        }
-        if calmed {
-            self.publish();
         }
     }
 }

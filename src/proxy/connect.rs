@@ -172,6 +172,7 @@ mod tests {
             last_change: None,
             pin: None,
             disconnect_gen: 0,
+            changed: tokio::sync::watch::channel(0).1,
         }
     }
 

@@ -217,6 +217,8 @@ async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
     };
     let key = SessionKey {
         group: ctx.group.clone(),
+        index: gi,
+        changed: group.changed.clone(),
         target: target_name.clone(),
         epoch: group.epoch,
         disconnect_gen: group.disconnect_gen,
@@ -231,6 +233,10 @@ async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
 /// Which session this is, by name (indices change with reloads).
 pub struct SessionKey {
     pub group: Arc<str>,
+    /// The group's index when the session started: where to look first.
+    pub index: usize,
+    /// Changes when the group does.
+    pub changed: tokio::sync::watch::Receiver<u64>,
     pub target: Arc<str>,
     /// The group's epoch and disconnect generation when the session started.
     pub epoch: u64,

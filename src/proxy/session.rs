@@ -88,12 +88,14 @@ async fn idle(activity: &Activity, timeout: Duration) {
     }
 }
 
-/// Resolves when a new snapshot says this session should go.
+/// Resolves when a new snapshot says this session should go. Woken only by changes of
+/// this session's own group, so a change elsewhere costs this session nothing.
 async fn evicted(ctx: &ListenerCtx, key: &SessionKey) {
-    let mut changed = ctx.snapshot.subscribe();
+    let mut changed = key.changed.clone();
     loop {
         if changed.changed().await.is_err() {
-            // The supervisor is gone (shutdown): nothing will evict us any more.
+            // The group is gone (removed by a reload, or failoverd is stopping): nothing
+            // will evict us any more; the session ends by itself.
             return std::future::pending().await;
         }
         if should_close(&ctx.snapshot.load(), key) {
@@ -105,7 +107,10 @@ async fn evicted(ctx: &ListenerCtx, key: &SessionKey) {
 /// A session goes when an operator disconnects the group or puts its target in
 /// maintenance, or, if the group asks for it, when traffic moved away from its target.
 fn should_close(snap: &Snapshot, key: &SessionKey) -> bool {
-    let Some(g) = snap.group(&key.group) else {
+    let Some(g) = snap
+        .find_group(key.index, &key.group)
+        .map(|i| &snap.groups[i])
+    else {
         return false; // the group was removed by a reload: let its sessions finish
     };
     if g.disconnect_gen != key.disconnect_gen {

@@ -18,3 +18,4 @@ mod history;
 mod hooks;
 mod metrics_api;
 mod proxy;
+mod scale;
