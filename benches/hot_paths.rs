@@ -1,5 +1,6 @@
-//! Criterion benches of the hot paths: DNS response from the prepared answers, answer
-//! building per snapshot, snapshot load, and a state-machine step.
+//! Criterion benches of the hot paths: DNS response from the prepared answers of 10,000
+//! names, answer building per snapshot, a whole publish (operator switch to snapshot) with
+//! 10,000 groups, snapshot load, and a state-machine step.
 //!
 //! Run: `cargo bench --bench hot_paths` (add `-- dns` to pick). Whole-system comparisons
 //! against HAProxy, Knot and NSD are in `benches/compare.sh`.
@@ -12,7 +13,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use failoverd::config::{AllDown, Config, Failback};
 use failoverd::dns::{respond, AnswerBuilder, Tally, Transport};
 use failoverd::group::machine::{Machine, Policy};
-use failoverd::group::supervisor::{Services, Supervisor};
+use failoverd::group::snapshot::GroupSnap;
+use failoverd::group::supervisor::{Command, Services, Supervisor};
 use failoverd::group::Health;
 use failoverd::store::events::EventLog;
 
@@ -51,18 +53,21 @@ fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     q
 }
 
-fn supervisor(config: &Config) -> failoverd::group::snapshot::SnapshotReader {
-    let services = Services {
+fn services() -> Services {
+    Services {
         store: None,
         events: Arc::new(EventLog::open(None, 16)),
         notices: None,
-    };
-    let (_sup, _handle, reader) = Supervisor::new(config, None, &[], services);
+    }
+}
+
+fn supervisor(config: &Config) -> failoverd::group::snapshot::SnapshotReader {
+    let (_sup, _handle, reader) = Supervisor::new(config, None, &[], services());
     reader
 }
 
 fn dns(c: &mut Criterion) {
-    let config = config(1000);
+    let config = config(10_000);
     let reader = supervisor(&config);
     let snap = reader.load_full();
     let answers = snap.dns.clone();
@@ -90,18 +95,54 @@ fn dns(c: &mut Criterion) {
             })
         });
     }
+    // A publish of 10,000 groups where one group's active targets flip each time.
     let mut builder = AnswerBuilder::new(&config).unwrap().unwrap();
+    builder.build_all(1, &snap.groups);
+    let mut flipped = snap.groups.clone();
+    let mut g: GroupSnap = (*flipped[500]).clone();
+    g.active = vec![1];
+    flipped[500] = Arc::new(g);
+    let variants = [snap.groups.clone(), flipped];
     let mut version = 1;
-    c.bench_function("dns/build/1000_groups_one_changed", |b| {
+    c.bench_function("dns/build/10000_groups_one_changed", |b| {
         b.iter(|| {
             version += 1;
-            black_box(builder.build(version, &snap.groups))
+            let groups = &variants[(version % 2) as usize];
+            black_box(builder.build(version, groups, [500]))
         })
     });
 }
 
+/// One operator switch through the supervisor of 10,000 groups: the command, the rebuild
+/// of that group, its DNS name, the snapshot store and the reply.
+fn publish(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = config(10_000);
+    let (sup, handle, _reader) = Supervisor::new(&config, None, &[], services());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    rt.spawn(sup.run(cancel.clone()));
+    let mut to_backup = true;
+    c.bench_function("publish/10000_groups_one_switch", |b| {
+        b.iter(|| {
+            let target = if to_backup { "backup" } else { "main" };
+            to_backup = !to_backup;
+            let switch = Command::Switch {
+                group: "g500".into(),
+                target: target.into(),
+                force: true,
+            };
+            rt.block_on(handle.command(switch, "bench"))
+                .expect("switch")
+        })
+    });
+    cancel.cancel();
+}
+
 fn snapshot(c: &mut Criterion) {
-    let reader = supervisor(&config(1000));
+    let reader = supervisor(&config(10_000));
     c.bench_function("snapshot/load_and_find_group", |b| {
         b.iter(|| {
             let snap = reader.load();
@@ -136,5 +177,5 @@ fn machine(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, dns, snapshot, machine);
+criterion_group!(benches, dns, publish, snapshot, machine);
 criterion_main!(benches);
