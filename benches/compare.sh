@@ -22,8 +22,9 @@
 #                 checks measured 5 s after 3 s, failover 8 s): a smoke test
 #   PROFILE=release  the build of failoverd and loadgen to use: release, or debug (cargo's
 #                 dev profile, `cargo build --locked --bin failoverd --example loadgen`,
-#                 which reuses what `cargo test` built). Debug figures mean nothing, and
-#                 the report's title says PROFILE=debug. CI runs every section this way,
+#                 which reuses what `cargo test` built, the tests' fault-injection feature
+#                 included, inert unless asked for). Debug figures mean nothing, and the
+#                 report's title says PROFILE=debug. CI runs every section this way,
 #                 with QUICK=1 and shorter finer knobs, after its tests (.ci/run).
 #   NO_BUILD=1    use the binaries already in target/release (target/debug with
 #                 PROFILE=debug): no cargo build
