@@ -147,7 +147,13 @@ impl Machine {
             let window = self.policy.flap_window;
             t.downs.retain(|&d| now.duration_since(d) < window);
             t.downs.push_back(now);
-            if t.downs.len() >= self.policy.flap_limit.max(1) as usize {
+            // Only the last `flap_limit` downs can decide: keep no more (a step stays O(1)
+            // however often a target flips within the window).
+            let limit = self.policy.flap_limit.max(1) as usize;
+            while t.downs.len() > limit {
+                t.downs.pop_front();
+            }
+            if t.downs.len() >= limit {
                 t.flapping = true;
             }
         }
