@@ -72,7 +72,9 @@ fn main() -> Result<()> {
 
 /// A port free on 127.0.0.1 now (the bench's own race with other programs is accepted).
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Accepts and closes (what a tcp check needs) until `stop`, then the port refuses.
@@ -177,7 +179,10 @@ fn http(admin: SocketAddr, method: &str, path: &str) -> Result<(u16, String)> {
         .unwrap_or(0);
     let (head, mut rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut body = String::new();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         while let Some((size, tail)) = rest.split_once("\r\n") {
             let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
             if n == 0 || tail.len() < n {
@@ -297,7 +302,10 @@ fn load(
     proxy: SocketAddr,
     groups: usize,
     stop: Arc<AtomicBool>,
-) -> (std::thread::JoinHandle<(u64, u64)>, std::thread::JoinHandle<(u64, u64)>) {
+) -> (
+    std::thread::JoinHandle<(u64, u64)>,
+    std::thread::JoinHandle<(u64, u64)>,
+) {
     let stop_dns = stop.clone();
     let dns_load = std::thread::spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
@@ -386,7 +394,8 @@ async fn run(cli: Cli) -> Result<()> {
     let admin: SocketAddr = format!("127.0.0.1:{}", ports.admin).parse()?;
     let dns: SocketAddr = format!("127.0.0.1:{}", ports.dns).parse()?;
     let proxy: SocketAddr = format!("127.0.0.1:{}", ports.proxy).parse()?;
-    let detect = |k: u32| Duration::from_secs(cli.interval * k as u64);
+    let interval = cli.interval;
+    let detect = move |k: u32| Duration::from_secs(interval * k as u64);
     let cli = Arc::new(cli);
 
     let log = std::fs::File::create(dir.path().join("failoverd.log"))?;
@@ -447,7 +456,9 @@ async fn run(cli: Cli) -> Result<()> {
             let limit = detect(cli.fall) + Duration::from_secs(cli.timeout + 120);
             wait_all(admin, n, killed, limit, |g| {
                 g["state"] == "failed_over"
-                    && g["active"].as_array().is_some_and(|a| a == &[json!("backup")])
+                    && g["active"]
+                        .as_array()
+                        .is_some_and(|a| a == &[json!("backup")])
             })
         }
     })
@@ -482,9 +493,9 @@ async fn run(cli: Cli) -> Result<()> {
 /// after rise x interval + 2 s. The mains' listener is closed by now, so it is restarted.
 async fn haproxy_checks(cli: &Cli, haproxy: &Path, dir: &Path, port: u16) -> Result<(f64, f64)> {
     let main_l = TcpListener::bind((MAIN, port)).await?;
-    let stop = CancellationToken::new();
-    let _stop = stop.clone().drop_guard();
-    tokio::spawn(accept_and_close(main_l, stop));
+    let mains = CancellationToken::new();
+    let _mains = mains.clone().drop_guard();
+    tokio::spawn(accept_and_close(main_l, mains));
     let admin = free_port()?;
     let mut cfg = format!(
         "global\n    maxconn 4096\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    \

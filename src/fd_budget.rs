@@ -19,15 +19,16 @@ use crate::metrics as m;
 static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
 static USED: AtomicUsize = AtomicUsize::new(0);
 
-/// Descriptors the budget leaves alone beyond one per target (a check holds one socket
-/// while it runs): hooks (a process with its pipes), the state file and its directory, the
-/// event history, webhooks, name lookups, metrics scrapes in flight.
+/// Descriptors the budget leaves alone beyond the health checks' sockets: hooks (a process
+/// with its pipes), the state file and its directory, the event history, webhooks, name
+/// lookups, metrics scrapes in flight.
 const RESERVE_BASE: usize = 128;
 
-/// What the reserve must hold for `config`.
+/// What the reserve must hold for `config`: the base, and a socket for every check that
+/// can run at once (`Config::checks_at_once`; 20,000 targets checked for at most 1 s every
+/// 5 s hold at most 4,000, not 20,000).
 pub fn reserve(config: &Config) -> usize {
-    let targets: usize = config.groups.iter().map(|g| g.targets.len()).sum();
-    RESERVE_BASE + targets
+    RESERVE_BASE + config.checks_at_once()
 }
 
 /// Sets the budget: `limit` (the soft open-file limit) less `held` (open now, outside the

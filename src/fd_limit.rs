@@ -63,8 +63,8 @@ pub fn needed(config: &Config, workers: usize, udp_sockets: usize) -> u64 {
         // pipe (two descriptors) per direction.
         .map(|l| 6 * l.max_connections as u64 + workers as u64)
         .sum();
-    // A check holds one socket per target while it runs.
-    let checks: u64 = config.groups.iter().map(|g| g.targets.len() as u64).sum();
+    // A check holds one socket while it runs.
+    let checks = config.checks_at_once() as u64;
     let dns: u64 = config
         .dns
         .iter()
@@ -184,7 +184,22 @@ address = "127.0.0.2"
 "#,
         );
         let dns = 3 + 1 + 1_000;
-        assert_eq!(needed(&c, 2, 3), BASE + (600 + 2) + (300 + 2) + 2 + dns);
+        // Two targets checked for at most 500 ms every second: one check open at a time.
+        assert_eq!(needed(&c, 2, 3), BASE + (600 + 2) + (300 + 2) + 1 + dns);
+    }
+
+    #[test]
+    fn checks_count_as_many_as_can_run_at_once() {
+        let mut text = String::from("[admin]\nlisten = \"127.0.0.1:0\"\n");
+        for i in 0..100 {
+            text += &format!(
+                "[[group]]\nname = \"g{i}\"\n[group.health]\nport = 80\ninterval = \"5s\"\n\
+                 timeout = \"1s\"\n[[group.target]]\nname = \"main\"\naddress = \"127.0.0.2\"\n\
+                 [[group.target]]\nname = \"backup\"\naddress = \"127.0.0.3\"\n"
+            );
+        }
+        // 100 groups x 2 targets x 1 s / 5 s.
+        assert_eq!(config(&text).checks_at_once(), 40);
     }
 
     #[test]

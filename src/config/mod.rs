@@ -364,6 +364,25 @@ impl WebhookUrl {
 }
 
 impl Config {
+    /// How many health checks can hold a socket at once: a target's check holds one for at
+    /// most `timeout` of every `interval`, and checks are spread over the interval, so the
+    /// config has about the sum of targets x timeout / interval open (rounded up), even
+    /// when every check runs into its timeout.
+    pub fn checks_at_once(&self) -> usize {
+        let share: f64 = self
+            .groups
+            .iter()
+            .map(|g| {
+                let (t, i) = (
+                    g.health.timeout.as_secs_f64(),
+                    g.health.interval.as_secs_f64(),
+                );
+                g.targets.len() as f64 * if i > 0.0 { (t / i).min(1.0) } else { 1.0 }
+            })
+            .sum();
+        share.ceil() as usize
+    }
+
     /// Reads and validates a config file; the error names the file and the field.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
