@@ -297,6 +297,9 @@ fn ask_a(sock: &UdpSocket, server: SocketAddr, id: u16, name: &str) -> Option<[u
     }
 }
 
+/// A load thread; it returns (ok, failed).
+type Counting = std::thread::JoinHandle<(u64, u64)>;
+
 /// Background load while a reload runs: DNS queries and proxied echo connections, each
 /// counted ok or failed, until `stop`.
 fn load(
@@ -304,10 +307,7 @@ fn load(
     proxy: SocketAddr,
     groups: usize,
     stop: Arc<AtomicBool>,
-) -> (
-    std::thread::JoinHandle<(u64, u64)>,
-    std::thread::JoinHandle<(u64, u64)>,
-) {
+) -> (Counting, Counting) {
     let stop_dns = stop.clone();
     let dns_load = std::thread::spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
