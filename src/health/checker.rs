@@ -1,11 +1,14 @@
-//! Checker tasks: one per target, probing every address of the target once per interval
-//! and reporting each result to the supervisor (which turns results into verdicts).
+//! Checkers: one per target, probing every address of the target once per interval and
+//! reporting each result to the supervisor (which turns results into verdicts). They are
+//! not tasks: one scheduler task (`schedule.rs`) holds them all in a sorted schedule and
+//! runs each probe when it is due, so a waiting checker is its few hundred bytes of state,
+//! not a task (20,000 targets: about 40 MB less).
 //!
-//! The set of running checkers (`Checkers`) is owned by whoever owns reconfiguration. A
-//! reload first *plans* (builds every new probe; the only step that can fail), then
-//! *applies* the plan (starts new checkers, stops removed and changed ones; cannot fail).
-//! A target whose check is unchanged keeps its checker, its id and its schedule, so a
-//! storm of reloads never delays a verdict.
+//! The set of checkers (`Checkers`) is owned by whoever owns reconfiguration. A reload
+//! first *plans* (builds every new probe; the only step that can fail), then *applies* the
+//! plan (starts new checkers, stops removed and changed ones; cannot fail). A target whose
+//! check is unchanged keeps its checker, its id and its schedule, so a storm of reloads
+//! never delays a verdict.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,12 +17,14 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use metrics::{counter, histogram, Counter, Histogram};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::probe::{ProbeSetupError, Prober};
+use super::schedule::{self, Order};
 use crate::config::{CheckKind, Config, GroupConfig, TargetAddress, TargetConfig};
 use crate::critical::Subsystems;
 use crate::group::supervisor::{CheckReport, SupervisorHandle};
@@ -54,17 +59,18 @@ impl Spec {
 struct Running {
     spec: Spec,
     id: CheckId,
-    stop: CancellationToken,
 }
 
 /// Every running checker, by (group name, target name).
 pub struct Checkers {
     running: HashMap<(String, String), Running>,
     next_id: CheckId,
-    /// Stops them all (a child of the process's stop).
+    /// Stops the scheduler (a child of the process's stop).
     parent: CancellationToken,
     /// A checker that panics fails subsystem "checkers" (the process restarts).
     subsystems: Subsystems,
+    /// The scheduler's orders; it starts at the first `apply`.
+    orders: Option<mpsc::UnboundedSender<Order>>,
 }
 
 /// What a reload will do to the checkers, prepared before anything changes.
@@ -84,6 +90,7 @@ impl Checkers {
             next_id: 1,
             parent,
             subsystems,
+            orders: None,
         }
     }
 
@@ -132,6 +139,19 @@ impl Checkers {
         tracker: &TaskTracker,
         runtime: &tokio::runtime::Handle,
     ) {
+        let orders = self.orders.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (sup, stop) = (supervisor.clone(), self.parent.clone());
+            let subsystems = self.subsystems.clone();
+            let task = async move {
+                let run = std::panic::AssertUnwindSafe(schedule::run(rx, sup, stop));
+                if run.catch_unwind().await.is_err() {
+                    subsystems.fail("checkers", "the health check scheduler panicked");
+                }
+            };
+            tracker.spawn_on(task, runtime);
+            tx
+        });
         let mut running = HashMap::with_capacity(plan.keep.len() + plan.start.len());
         for key in plan.keep {
             if let Some(r) = self.running.remove(&key) {
@@ -139,21 +159,13 @@ impl Checkers {
             }
         }
         for (_, old) in self.running.drain() {
-            old.stop.cancel();
+            // A send fails only once the scheduler has stopped: then nothing runs anyway.
+            let _ = orders.send(Order::Stop(old.id));
         }
         for (group, target, checker) in plan.start {
-            let stop = self.parent.child_token();
             let (id, spec) = (checker.id, checker.spec.clone());
-            let (sup, cancel) = (supervisor.clone(), stop.clone());
-            let subsystems = self.subsystems.clone();
-            let task = async move {
-                let run = std::panic::AssertUnwindSafe(checker.run(sup, cancel));
-                if run.catch_unwind().await.is_err() {
-                    subsystems.fail("checkers", "a health checker panicked");
-                }
-            };
-            tracker.spawn_on(task, runtime);
-            running.insert((group, target), Running { spec, id, stop });
+            let _ = orders.send(Order::Start(Box::new(checker)));
+            running.insert((group, target), Running { spec, id });
         }
         debug!(checkers = running.len(), "health checkers in place");
         self.running = running;
@@ -195,16 +207,15 @@ impl CheckMetrics {
     }
 }
 
-struct Checker {
-    id: CheckId,
+pub(super) struct Checker {
+    pub(super) id: CheckId,
     spec: Spec,
     labels: [(&'static str, String); 2],
     metrics: CheckMetrics,
     prober: Arc<Prober>,
     host: String,
-    /// The same instant for every checker started together: first checks are spread over
-    /// slots counted from it (see `run`).
-    epoch: Instant,
+    /// When the next check is due.
+    pub(super) due: Instant,
 }
 
 /// Width of the slots first checks are spread over. Checks that share a slot fire in one
@@ -213,7 +224,7 @@ struct Checker {
 const SLOT: Duration = Duration::from_millis(10);
 
 /// The outcome of one check round of a target.
-enum Outcome {
+pub(super) enum Outcome {
     Ok,
     Failed(String),
     /// failoverd's own resources ran out: nothing is known of the target.
@@ -230,6 +241,11 @@ impl Checker {
         epoch: Instant,
     ) -> Checker {
         let labels = [("group", g.name.clone()), ("target", t.name.clone())];
+        // Spread first checks over the interval so a thousand targets are not probed at
+        // once, in whole slots from the shared epoch so that neighbours fire together.
+        let slot_ms = SLOT.as_millis() as u64;
+        let slots = (spec.interval.as_millis() as u64 / slot_ms).max(1);
+        let due = epoch + Duration::from_millis(slot_ms * fastrand::u64(..slots));
         Checker {
             id,
             spec,
@@ -237,40 +253,33 @@ impl Checker {
             labels,
             prober,
             host: host_text(t),
-            epoch,
+            due,
         }
     }
 
-    async fn run(mut self, sup: SupervisorHandle, cancel: CancellationToken) {
-        // Spread first checks over the interval so a thousand targets are not probed at
-        // once, in whole slots from the shared epoch so that neighbours fire together.
-        let interval = self.spec.interval;
-        let slot_ms = SLOT.as_millis() as u64;
-        let slots = (interval.as_millis() as u64 / slot_ms).max(1);
-        let first = self.epoch + Duration::from_millis(slot_ms * fastrand::u64(..slots));
-        let mut ticker = tokio::time::interval_at(first, interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
-            let outcome = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = self.check_once() => r,
-            };
-            let (ok, detail) = match outcome {
-                Outcome::Ok => (true, String::new()),
-                Outcome::Failed(e) => (false, e),
-                Outcome::Local => continue,
-            };
-            sup.report(CheckReport {
-                id: self.id,
-                ok,
-                detail,
-            })
-            .await;
+    /// Moves `due` to the next tick of the interval after `now`; ticks that passed while
+    /// a check ran long are skipped, not made up.
+    pub(super) fn reschedule(&mut self, now: Instant) {
+        let interval = self.spec.interval.max(Duration::from_millis(1));
+        self.due += interval;
+        if self.due <= now {
+            let behind = now.duration_since(self.due).as_nanos() / interval.as_nanos() + 1;
+            self.due += interval * u32::try_from(behind).unwrap_or(u32::MAX);
         }
+    }
+
+    /// One check round as the report it makes (`None`: nothing to report).
+    pub(super) async fn round(&mut self) -> Option<CheckReport> {
+        let (ok, detail) = match self.check_once().await {
+            Outcome::Ok => (true, String::new()),
+            Outcome::Failed(e) => (false, e),
+            Outcome::Local => return None,
+        };
+        Some(CheckReport {
+            id: self.id,
+            ok,
+            detail,
+        })
     }
 
     /// Probes every address of the target; the target is good only if all of them are.

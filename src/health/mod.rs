@@ -1,9 +1,10 @@
-//! Health checks: probes (one check of one address), checker tasks (one per target),
-//! and the rise/fall counter that turns results into verdicts.
+//! Health checks: probes (one check of one address), checkers (one per target, all run by
+//! one scheduler task), and the rise/fall counter that turns results into verdicts.
 
 pub mod checker;
 mod http;
 pub mod probe;
+mod schedule;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub(crate) mod tls;
