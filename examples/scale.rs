@@ -482,9 +482,16 @@ async fn run(cli: Cli) -> Result<()> {
     result["dns_backup"] = json!(dns_backup);
     result["rss_end_mib"] = json!(rss_end as f64 / 1024.0);
     if let Some(haproxy) = &cli.haproxy {
-        let (cpu, rss) = haproxy_checks(&cli, haproxy, dir.path(), ports.check).await?;
-        result["haproxy_cpu_pct"] = json!(cpu);
-        result["haproxy_rss_mib"] = json!(rss);
+        match haproxy_checks(&cli, haproxy, dir.path(), ports.check).await {
+            Ok((cpu, rss)) => {
+                result["haproxy_cpu_pct"] = json!(cpu);
+                result["haproxy_rss_mib"] = json!(rss);
+            }
+            Err(e) => {
+                eprintln!("  haproxy: {e:#}");
+                result["haproxy_error"] = json!(format!("{e:#}"));
+            }
+        }
     }
     stop_rest.cancel();
     println!("{result}");
@@ -514,22 +521,25 @@ async fn haproxy_checks(cli: &Cli, haproxy: &Path, dir: &Path, port: u16) -> Res
     }
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, cfg)?;
+    let log_path = dir.join("haproxy.log");
     let child = Command::new(haproxy)
         .args(["-db", "-f"])
         .arg(&path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
         .spawn()
         .context("spawn haproxy")?;
     let mut guard = Guard(child);
     let pid = guard.0.id();
     let (interval, rise, secs) = (cli.interval, cli.rise, cli.steady_seconds);
-    let r = tokio::task::spawn_blocking(move || {
-        std::thread::sleep(Duration::from_secs(interval * rise as u64 + 2));
-        steady(pid, secs)
-    })
-    .await??;
+    std::thread::sleep(Duration::from_secs(interval * rise as u64 + 2));
+    if let Ok(Some(status)) = guard.0.try_wait() {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let alert = log.lines().filter(|l| l.contains("ALERT")).collect::<Vec<_>>();
+        bail!("haproxy exited ({status}): {}", alert.join("; "));
+    }
+    let r = tokio::task::spawn_blocking(move || steady(pid, secs)).await??;
     stop(&mut guard.0);
     eprintln!("  haproxy: CPU {:.1}% of a core, RSS {:.1} MiB", r.0, r.1);
     Ok(r)
