@@ -3,7 +3,7 @@
 //!
 //! cargo build --release --bin failoverd --example scale
 //! target/release/examples/scale --failoverd target/release/failoverd --groups 10000 \
-//!     [--interval 5 --timeout 1 --rise 2 --fall 2 --steady-seconds 20] [--haproxy /usr/sbin/haproxy]
+//!     [--interval-ms 5000 --timeout-ms 1000 --rise 2 --fall 2 --steady-seconds 20] [--haproxy /usr/sbin/haproxy]
 //!
 //! What it measures, in order (one JSON line on stdout at the end; progress on stderr):
 //! 1. `up_s`: seconds from spawning failoverd until every group is primary with both
@@ -44,11 +44,11 @@ struct Cli {
     failoverd: PathBuf,
     #[arg(long, default_value_t = 1000)]
     groups: usize,
-    /// Check interval, timeout (seconds), rise and fall of every group.
-    #[arg(long, default_value_t = 5)]
-    interval: u64,
-    #[arg(long, default_value_t = 1)]
-    timeout: u64,
+    /// Check interval and timeout (milliseconds), rise and fall of every group.
+    #[arg(long, default_value_t = 5000)]
+    interval_ms: u64,
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms: u64,
     #[arg(long, default_value_t = 2)]
     rise: u32,
     #[arg(long, default_value_t = 2)]
@@ -134,9 +134,9 @@ fn config(cli: &Cli, dir: &Path, p: &Ports) -> String {
     );
     let health = |port: u16| {
         format!(
-            "[group.health]\nkind = \"tcp\"\nport = {port}\ninterval = \"{}s\"\ntimeout = \"{}s\"\n\
-             rise = {}\nfall = {}\n",
-            cli.interval, cli.timeout, cli.rise, cli.fall
+            "[group.health]\nkind = \"tcp\"\nport = {port}\ninterval = \"{}ms\"\n\
+             timeout = \"{}ms\"\nrise = {}\nfall = {}\n",
+            cli.interval_ms, cli.timeout_ms, cli.rise, cli.fall
         )
     };
     let targets = format!(
@@ -396,8 +396,8 @@ async fn run(cli: Cli) -> Result<()> {
     let admin: SocketAddr = format!("127.0.0.1:{}", ports.admin).parse()?;
     let dns: SocketAddr = format!("127.0.0.1:{}", ports.dns).parse()?;
     let proxy: SocketAddr = format!("127.0.0.1:{}", ports.proxy).parse()?;
-    let interval = cli.interval;
-    let detect = move |k: u32| Duration::from_secs(interval * k as u64);
+    let interval = cli.interval_ms;
+    let detect = move |k: u32| Duration::from_millis(interval * k as u64);
     let cli = Arc::new(cli);
 
     let log = std::fs::File::create(dir.path().join("failoverd.log"))?;
@@ -412,6 +412,12 @@ async fn run(cli: Cli) -> Result<()> {
         .context("spawn failoverd")?;
     let mut guard = Guard(child);
     let pid = guard.0.id();
+    // A config failoverd refuses ends it at once: say why rather than time out.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Ok(Some(status)) = guard.0.try_wait() {
+        let log = std::fs::read_to_string(dir.path().join("failoverd.log")).unwrap_or_default();
+        bail!("failoverd exited at start ({status}): {log}");
+    }
     let measured = tokio::task::spawn_blocking({
         let cli = cli.clone();
         move || -> Result<Value> {
@@ -455,7 +461,8 @@ async fn run(cli: Cli) -> Result<()> {
     let failed_over = tokio::task::spawn_blocking({
         let cli = cli.clone();
         move || {
-            let limit = detect(cli.fall) + Duration::from_secs(cli.timeout + 120);
+            let limit =
+                detect(cli.fall) + Duration::from_millis(cli.timeout_ms) + Duration::from_secs(120);
             wait_all(admin, n, killed, limit, |g| {
                 g["state"] == "failed_over"
                     && g["active"]
@@ -508,15 +515,15 @@ async fn haproxy_checks(cli: &Cli, haproxy: &Path, dir: &Path, port: u16) -> Res
     let admin = free_port()?;
     let mut cfg = format!(
         "global\n    maxconn 4096\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    \
-         timeout client 10s\n    timeout server 10s\n    timeout check {}s\n\n\
+         timeout client 10s\n    timeout server 10s\n    timeout check {}ms\n\n\
          frontend admin\n    bind 127.0.0.1:{admin}\n    tcp-request connection reject\n\n",
-        cli.timeout
+        cli.timeout_ms
     );
     for i in 0..cli.groups {
         cfg += &format!(
-            "backend g{i}\n    server main {MAIN}:{port} check inter {}s fall {} rise {}\n    \
-             server backup {BACKUP}:{port} check inter {}s fall {} rise {} backup\n",
-            cli.interval, cli.fall, cli.rise, cli.interval, cli.fall, cli.rise
+            "backend g{i}\n    server main {MAIN}:{port} check inter {}ms fall {} rise {}\n    \
+             server backup {BACKUP}:{port} check inter {}ms fall {} rise {} backup\n",
+            cli.interval_ms, cli.fall, cli.rise, cli.interval_ms, cli.fall, cli.rise
         );
     }
     let path = dir.join("haproxy.cfg");
@@ -532,11 +539,14 @@ async fn haproxy_checks(cli: &Cli, haproxy: &Path, dir: &Path, port: u16) -> Res
         .context("spawn haproxy")?;
     let mut guard = Guard(child);
     let pid = guard.0.id();
-    let (interval, rise, secs) = (cli.interval, cli.rise, cli.steady_seconds);
-    std::thread::sleep(Duration::from_secs(interval * rise as u64 + 2));
+    let (interval, rise, secs) = (cli.interval_ms, cli.rise, cli.steady_seconds);
+    std::thread::sleep(Duration::from_millis(interval * rise as u64 + 2000));
     if let Ok(Some(status)) = guard.0.try_wait() {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let alert = log.lines().filter(|l| l.contains("ALERT")).collect::<Vec<_>>();
+        let alert = log
+            .lines()
+            .filter(|l| l.contains("ALERT"))
+            .collect::<Vec<_>>();
         bail!("haproxy exited ({status}): {}", alert.join("; "));
     }
     let r = tokio::task::spawn_blocking(move || steady(pid, secs)).await??;

@@ -1,7 +1,8 @@
 //! The descriptor budget: client-facing work (proxy sessions and their splice pipes, DNS
 //! over TCP, admin connections) takes descriptors only from a budget that stops short of
-//! the open-file limit by a reserve, so health checks, hooks, the state file and the
-//! event history always find one. Beyond the budget, a new client connection is closed at
+//! the open-file limit by a reserve, so health checks, hooks, the state file and the event
+//! history always find one; the reserve also keeps a few for the admin API, so clients
+//! that spent the budget cannot lock an operator out. Beyond the budget, a new client connection is closed at
 //! once and a bulk session keeps copying through a buffer instead of taking a pipe; no
 //! client can make failoverd's own work fail with EMFILE.
 //!
@@ -24,11 +25,16 @@ static USED: AtomicUsize = AtomicUsize::new(0);
 /// lookups, metrics scrapes in flight.
 const RESERVE_BASE: usize = 128;
 
-/// What the reserve must hold for `config`: the base, and a socket for every check that
-/// can run at once (`Config::checks_at_once`; 20,000 targets checked for at most 1 s every
-/// 5 s hold at most 4,000, not 20,000).
+/// Admin connections the reserve keeps for when clients have spent the budget, so that
+/// no client load can lock an operator out of the API.
+const ADMIN_RESERVED: usize = 8;
+static ADMIN_USED: AtomicUsize = AtomicUsize::new(0);
+
+/// What the reserve must hold for `config`: the base, a socket for every check that can
+/// run at once (`Config::checks_at_once`; 20,000 targets checked for at most 1 s every 5 s
+/// hold at most 4,000, not 20,000), and the admin API's own few.
 pub fn reserve(config: &Config) -> usize {
-    RESERVE_BASE + config.checks_at_once()
+    RESERVE_BASE + config.checks_at_once() + ADMIN_RESERVED
 }
 
 /// Sets the budget: `limit` (the soft open-file limit) less `held` (open now, outside the
@@ -97,6 +103,46 @@ impl Drop for Lease {
     }
 }
 
+/// An admin connection's descriptor: from the budget, or else one of the few the reserve
+/// keeps for the admin API.
+#[derive(Debug)]
+pub enum AdminLease {
+    Budget(Lease),
+    Reserved,
+}
+
+/// A descriptor for one admin connection, or `None` (counted) when both the budget and the
+/// admin API's reserved few are taken.
+pub fn lease_admin() -> Option<AdminLease> {
+    let limit = LIMIT.load(Ordering::Relaxed);
+    if USED
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |used| {
+            (used < limit).then_some(used + 1)
+        })
+        .is_ok()
+    {
+        return Some(AdminLease::Budget(Lease(1)));
+    }
+    let reserved = ADMIN_USED.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |used| {
+        (used < ADMIN_RESERVED).then_some(used + 1)
+    });
+    match reserved {
+        Ok(_) => Some(AdminLease::Reserved),
+        Err(_) => {
+            counter!(m::FD_BUDGET_REFUSED_TOTAL, "what" => "admin").increment(1);
+            None
+        }
+    }
+}
+
+impl Drop for AdminLease {
+    fn drop(&mut self) {
+        if let AdminLease::Reserved = self {
+            ADMIN_USED.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// Descriptors leased now.
 pub fn used() -> usize {
     USED.load(Ordering::Relaxed)
@@ -125,7 +171,13 @@ mod tests {
         assert!(lease(6, "pipe").is_some(), "given back");
         drop(big);
         assert_eq!(set(10, 20, 5), 0, "never below zero");
-        assert!(lease(1, "admin").is_none());
+        assert!(lease(1, "dns_tcp").is_none());
+        // The admin API still gets its reserved few, and no more.
+        let admin: Vec<_> = (0..ADMIN_RESERVED).map(|_| lease_admin()).collect();
+        assert!(admin.iter().all(Option::is_some));
+        assert!(lease_admin().is_none());
+        drop(admin);
+        assert!(lease_admin().is_some(), "given back");
         set(u64::MAX, 0, 0);
     }
 }

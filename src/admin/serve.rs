@@ -87,7 +87,8 @@ pub async fn serve(
             debug!("admin connection limit reached; closing a new connection");
             continue;
         };
-        let Some(lease) = crate::fd_budget::lease(1, "admin") else {
+        // From the descriptor budget, or one of the few the reserve keeps for the API.
+        let Some(lease) = crate::fd_budget::lease_admin() else {
             debug!("descriptor budget spent; closing a new admin connection");
             continue;
         };

@@ -87,3 +87,43 @@ async fn admission_bulk_sessions_beyond_the_open_file_limit_fail_nothing_over() 
     assert_eq!(g["epoch"], epoch, "a transition: {g}; {downs:?}");
     assert_eq!(active(&g), ["main"]);
 }
+
+/// Clients that spend the whole descriptor budget (idle proxy sessions, as many as are
+/// taken) do not lock an operator out: the admin API keeps a few descriptors of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_a_spent_budget_leaves_the_admin_api_reachable() {
+    let backends = echo_backends();
+    let checks = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 2";
+    let config = header("") + &pair_group("app", backends.port, "", checks);
+    let opts = StartOptions {
+        nofile: Some((512, 512)),
+        ..StartOptions::default()
+    };
+    let f = Failoverd::start_with(&config, opts).await;
+    f.wait_both_up("app", Duration::from_secs(10)).await;
+    let proxy = f.proxy("app");
+    // Open sessions until the proxy refuses them (bounded: the limit is 512).
+    let mut held = Vec::new();
+    let mut refused = false;
+    for _ in 0..400 {
+        let mut s = TcpStream::connect(proxy).await.expect("connect");
+        s.write_all(b"x").await.expect("write");
+        let mut one = [0u8; 1];
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut one)).await {
+            Ok(Ok(1)) => held.push(s),
+            _ => {
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused, "{} sessions and none refused", held.len());
+    let scrape = f.metrics().await;
+    assert!(
+        metric(&scrape, "failoverd_fd_budget_refused_total{what=\"proxy\"}").unwrap_or(0.0) > 0.0,
+        "the budget refused a session"
+    );
+    let (status, _) = f.get("/v1/groups").await;
+    assert_eq!(status, 200, "the admin API answers with the budget spent");
+    drop(held);
+}
