@@ -184,8 +184,12 @@ address = "127.0.0.2"
 "#,
         );
         let dns = 3 + 1 + 1_000;
-        // Two targets checked for at most 500 ms every second: one check open at a time.
-        assert_eq!(needed(&c, 2, 3), BASE + (600 + 2) + (300 + 2) + 1 + dns);
+        // Two targets checked for at most 500 ms every second: one check open at a time,
+        // and 16 for bursts.
+        assert_eq!(
+            needed(&c, 2, 3),
+            BASE + (600 + 2) + (300 + 2) + 1 + 16 + dns
+        );
     }
 
     #[test]
@@ -198,8 +202,8 @@ address = "127.0.0.2"
                  [[group.target]]\nname = \"backup\"\naddress = \"127.0.0.3\"\n"
             );
         }
-        // 100 groups x 2 targets x 1 s / 5 s.
-        assert_eq!(config(&text).checks_at_once(), 40);
+        // 100 groups x 2 targets x 1 s / 5 s, and 16 for bursts.
+        assert_eq!(config(&text).checks_at_once(), 56);
     }
 
     #[test]

@@ -364,10 +364,12 @@ impl WebhookUrl {
 }
 
 impl Config {
-    /// How many health checks can hold a socket at once: a target's check holds one for at
+    /// How many health checks may hold a socket at once: a target's check holds one for at
     /// most `timeout` of every `interval`, and checks are spread over the interval, so the
     /// config has about the sum of targets x timeout / interval open (rounded up), even
-    /// when every check runs into its timeout.
+    /// when every check runs into its timeout; plus 16 for bursts. The check scheduler
+    /// never runs more (a due check waits for a free place), and the descriptor reserve
+    /// holds this many.
     pub fn checks_at_once(&self) -> usize {
         let share: f64 = self
             .groups
@@ -380,7 +382,7 @@ impl Config {
                 g.targets.len() as f64 * if i > 0.0 { (t / i).min(1.0) } else { 1.0 }
             })
             .sum();
-        share.ceil() as usize
+        share.ceil() as usize + 16
     }
 
     /// Reads and validates a config file; the error names the file and the field.

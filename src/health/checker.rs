@@ -77,6 +77,8 @@ pub struct Checkers {
 pub struct Plan {
     /// The check id of every target, by group and target index of the new config.
     pub ids: Vec<Vec<CheckId>>,
+    /// Checks in flight at most (`Config::checks_at_once`).
+    in_flight: usize,
     start: Vec<(String, String, Checker)>,
     keep: Vec<(String, String)>,
     next_id: CheckId,
@@ -125,6 +127,7 @@ impl Checkers {
         }
         Ok(Plan {
             ids,
+            in_flight: config.checks_at_once(),
             start,
             keep,
             next_id,
@@ -158,6 +161,7 @@ impl Checkers {
                 running.insert(key, r);
             }
         }
+        let _ = orders.send(Order::InFlight(plan.in_flight));
         for (_, old) in self.running.drain() {
             // A send fails only once the scheduler has stopped: then nothing runs anyway.
             let _ = orders.send(Order::Stop(old.id));

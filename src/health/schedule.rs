@@ -6,7 +6,9 @@
 //! out after at most 1 s, at most a fifth of the checkers are ever in flight, and usually
 //! a handful. A timer is armed for the earliest due check only; checks that fall due
 //! together (first checks are placed in 10 ms slots, see `checker.rs`) start in one
-//! wake-up.
+//! wake-up. No more than `Config::checks_at_once` run at once: a due check waits for a
+//! free place, so a burst (checks that fell due while the process was starting) never
+//! takes more descriptors than the reserve holds for checks.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -26,6 +28,8 @@ use crate::group::supervisor::{CheckReport, SupervisorHandle};
 pub(super) enum Order {
     Start(Box<Checker>),
     Stop(CheckId),
+    /// Checks in flight at most.
+    InFlight(usize),
 }
 
 /// A checker the scheduler holds.
@@ -56,10 +60,11 @@ pub(super) async fn run(
     // comes up (ids are never reused).
     let mut due: BinaryHeap<Reverse<(Instant, CheckId)>> = BinaryHeap::new();
     let mut in_flight: FuturesUnordered<Round> = FuturesUnordered::new();
+    let mut cap = usize::MAX;
     loop {
         let now = Instant::now();
         while let Some(&Reverse((at, id))) = due.peek() {
-            if at > now {
+            if at > now || in_flight.len() >= cap {
                 break;
             }
             due.pop();
@@ -74,7 +79,8 @@ pub(super) async fn run(
                 }
             }
         }
-        let next = due.peek().map(|r| r.0 .0);
+        // At the cap, the next free place (a check ending) is what wakes us, not a timer.
+        let next = due.peek().map(|r| r.0 .0).filter(|_| in_flight.len() < cap);
         tokio::select! {
             _ = stop.cancelled() => return,
             order = orders.recv() => match order {
@@ -92,6 +98,7 @@ pub(super) async fn run(
                         }
                     }
                 }
+                Some(Order::InFlight(n)) => cap = n.max(1),
                 None => return,
             },
             Some((mut checker, report)) = in_flight.next(), if !in_flight.is_empty() => {
