@@ -101,7 +101,6 @@ impl Checkers {
     pub fn plan(&self, config: &Config) -> Result<Plan, ProbeSetupError> {
         let mut next_id = self.next_id;
         let (mut ids, mut start, mut keep) = (Vec::new(), Vec::new(), Vec::new());
-        let epoch = Instant::now();
         for g in &config.groups {
             let mut prober: Option<Arc<Prober>> = None;
             let mut group_ids = Vec::with_capacity(g.targets.len());
@@ -120,7 +119,7 @@ impl Checkers {
                 let id = next_id;
                 next_id += 1;
                 group_ids.push(id);
-                let checker = Checker::new(id, g, t, prober, spec, epoch);
+                let checker = Checker::new(id, g, t, prober, spec);
                 start.push((key.0, key.1, checker));
             }
             ids.push(group_ids);
@@ -166,7 +165,10 @@ impl Checkers {
             // A send fails only once the scheduler has stopped: then nothing runs anyway.
             let _ = orders.send(Order::Stop(old.id));
         }
-        for (group, target, checker) in plan.start {
+        // One start for the whole plan, so neighbours in a slot still fire together.
+        let start = Instant::now();
+        for (group, target, mut checker) in plan.start {
+            checker.place(start);
             let (id, spec) = (checker.id, checker.spec.clone());
             let _ = orders.send(Order::Start(Box::new(checker)));
             running.insert((group, target), Running { spec, id });
@@ -218,7 +220,9 @@ pub(super) struct Checker {
     metrics: CheckMetrics,
     prober: Arc<Prober>,
     host: String,
-    /// When the next check is due.
+    /// Where in the interval this checker's first check falls (a whole number of slots).
+    offset: Duration,
+    /// When the next check is due (set by the scheduler when it takes the checker).
     pub(super) due: Instant,
 }
 
@@ -242,14 +246,13 @@ impl Checker {
         t: &TargetConfig,
         prober: Arc<Prober>,
         spec: Spec,
-        epoch: Instant,
     ) -> Checker {
         let labels = [("group", g.name.clone()), ("target", t.name.clone())];
         // Spread first checks over the interval so a thousand targets are not probed at
-        // once, in whole slots from the shared epoch so that neighbours fire together.
+        // once, in whole slots so that neighbours fire together.
         let slot_ms = SLOT.as_millis() as u64;
         let slots = (spec.interval.as_millis() as u64 / slot_ms).max(1);
-        let due = epoch + Duration::from_millis(slot_ms * fastrand::u64(..slots));
+        let offset = Duration::from_millis(slot_ms * fastrand::u64(..slots));
         Checker {
             id,
             spec,
@@ -257,8 +260,18 @@ impl Checker {
             labels,
             prober,
             host: host_text(t),
-            due,
+            offset,
+            due: Instant::now() + offset,
         }
+    }
+
+    /// Places the first check `offset` after `start` (when the plan is applied). Counted
+    /// from when checks can run, not from when they were planned,
+    /// so that the checks planned before a slow start (10,000 groups take a second to
+    /// set up) do not all fall due at once, as a burst of connects that overflows the
+    /// targets' accept queues.
+    pub(super) fn place(&mut self, start: Instant) {
+        self.due = start + self.offset;
     }
 
     /// Moves `due` to the next tick of the interval after `now`; ticks that passed while
