@@ -39,11 +39,16 @@ HAPROXY=${HAPROXY-$(command -v haproxy || true)}
 TARGET=${CARGO_TARGET_DIR:-target}/$PROFILE
 
 if [ "${NO_BUILD:-}" != 1 ]; then
-    flag=()
-    [ "$PROFILE" = release ] && flag=(--release)
-    # Apart: built together with an example, the binary would get the tests' features.
-    cargo build --locked "${flag[@]}" --example scale >&2
-    cargo build --locked "${flag[@]}" --bin failoverd >&2
+    if [ "$PROFILE" = release ]; then
+        # Apart: built together with an example, the binary would get the tests'
+        # fault-injection feature (the package dev-depends on itself).
+        cargo build --locked --release --example scale >&2
+        cargo build --locked --release --bin failoverd >&2
+    else
+        # Together, as cargo test built them: its dependencies are reused (the feature is
+        # inert unless its environment variable asks for a fault).
+        cargo build --locked --bin failoverd --example scale >&2
+    fi
 fi
 if ! [ -x "$TARGET/failoverd" ] || ! [ -x "$TARGET/examples/scale" ]; then
     echo "scale: no $TARGET/failoverd or $TARGET/examples/scale" >&2

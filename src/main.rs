@@ -27,11 +27,13 @@ const EX_USAGE: u8 = 64;
     about = "Failover proxy: health checks, DNS and TCP proxy for main/backup stacks"
 )]
 struct Cli {
-    /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    // Not `global`: they come before the subcommand (`failoverd --log-level warn run`),
+    // and `ctl`, which prints no logs, does not list them in its help.
+    /// Log format (run, check, demo).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Log filter, e.g. `info` or `failoverd=debug` (RUST_LOG overrides it).
-    #[arg(long, default_value = "info", global = true)]
+    #[arg(long, default_value = "info")]
     log_level: String,
     #[command(subcommand)]
     command: Command,

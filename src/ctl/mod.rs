@@ -37,7 +37,7 @@ Environment:
 
 Exit codes: 0 ok; 1 the API answered an error or could not be reached; 2 the command line
 could not be parsed; 64 other usage errors (bad URL, unreadable token or CA file).
-ctl prints no logs (--log-format and --log-level do not apply to it).")]
+ctl prints no logs.")]
 pub struct CtlArgs {
     /// Admin API URL [env: FAILOVERD_ADMIN] [default: http://127.0.0.1:9090]
     #[arg(long, value_name = "URL", global = true)]

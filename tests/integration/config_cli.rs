@@ -52,6 +52,36 @@ fn unknown_flag_is_a_usage_error() {
     }
 }
 
+/// The logging flags belong to the commands that log: `failoverd --help` lists them,
+/// `failoverd ctl --help` does not (ctl prints no logs), and after `ctl` they are a usage
+/// error rather than flags silently ignored.
+#[test]
+fn logging_flags_are_not_offered_to_ctl() {
+    let help = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("run failoverd");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let top = help(&["--help"]);
+    assert!(
+        top.contains("--log-level") && top.contains("--log-format"),
+        "{top}"
+    );
+    let ctl = help(&["ctl", "--help"]);
+    assert!(ctl.contains("--admin"), "{ctl}");
+    assert!(
+        !ctl.contains("--log-level") && !ctl.contains("--log-format"),
+        "ctl --help lists logging flags: {ctl}"
+    );
+    let out = Command::new(BIN)
+        .args(["ctl", "--log-level", "debug", "status"])
+        .output()
+        .expect("run failoverd");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
 /// Files that are not configs at all: an error and exit 64, never a panic.
 #[test]
 fn bad_config_does_not_panic() {
