@@ -94,36 +94,59 @@ pub async fn pump(
 /// Peek, send, discard what was sent: one step that never waits. `WouldBlock` means the
 /// source had nothing after all (its readiness is cleared) or the destination took nothing
 /// (its readiness is cleared); either way nothing moved.
+///
+/// The whole step runs inside the source's `try_io`, so that when it drains the queue it
+/// can clear the source's readiness as tokio's own `AsyncRead` does after a short read
+/// (the next round then waits for the next edge instead of spending a peek on EAGAIN):
+/// `try_io` clears only the readiness it saw before the peek, so bytes arriving during
+/// the step raise a newer edge that is kept. Clearing it in a `try_io` of its own, after
+/// the step, could erase that newer edge and leave the session waiting on bytes that are
+/// already there.
 fn step(
     from: &TcpStream,
     to: &TcpStream,
     buf: &mut [u8],
     ready: tokio::io::Ready,
 ) -> io::Result<Step> {
-    let queued = peek(from, buf)?;
-    if queued == 0 {
-        return Ok(Step { queued, sent: 0 });
+    let mut done: Option<Step> = None;
+    let drained = from.try_io(Interest::READABLE, || {
+        let queued = recv(from, buf.as_mut_ptr(), buf.len(), libc::MSG_PEEK)?;
+        if queued == 0 {
+            done = Some(Step { queued, sent: 0 });
+            return Ok(false);
+        }
+        let last = ready.is_read_closed() && queued < buf.len();
+        let sent = match send(to, &buf[..queued], last) {
+            Ok(n) => n,
+            // The destination is full (its own readiness is cleared); the source's stays.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        discard(from, buf, sent).map_err(io::Error::other)?;
+        done = Some(Step { queued, sent });
+        if sent == queued && queued < buf.len() {
+            return Err(io::ErrorKind::WouldBlock.into()); // drained: clear, see above
+        }
+        Ok(true)
+    });
+    match (drained, done) {
+        (_, Some(Step { sent: 0, queued })) if queued > 0 => Err(io::ErrorKind::WouldBlock.into()),
+        (Ok(_), Some(step)) => Ok(step),
+        (Err(e), Some(step)) if e.kind() == io::ErrorKind::WouldBlock => Ok(step),
+        (Err(e), _) => Err(unwrap_other(e)),
+        (Ok(_), None) => unreachable!("the step sets `done` whenever it returns Ok"),
     }
-    let last = ready.is_read_closed() && queued < buf.len();
-    let sent = send(to, &buf[..queued], last)?;
-    discard(from, buf, sent)?;
-    if sent == queued && queued < buf.len() {
-        // The queue is empty now: clear the readiness too, as tokio's own `AsyncRead` does
-        // after a short read, so the next round waits for the next edge instead of
-        // spending a peek on EAGAIN. Bytes arriving meanwhile raise a new edge, which
-        // tokio's readiness ticks never lose.
-        let _ = from.try_io(Interest::READABLE, || -> io::Result<()> {
-            Err(io::ErrorKind::WouldBlock.into())
-        });
-    }
-    Ok(Step { queued, sent })
 }
 
-/// Copies the source's queued bytes without removing them.
-fn peek(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    from.try_io(Interest::READABLE, || {
-        recv(from, buf.as_mut_ptr(), buf.len(), libc::MSG_PEEK)
-    })
+/// An error of the destination or of the discard, passed out of the source's `try_io`
+/// wrapped (so that its kind could not be taken for the source's `WouldBlock`).
+fn unwrap_other(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::Other {
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<io::Error>()) {
+            return io::Error::new(inner.kind(), inner.to_string());
+        }
+    }
+    e
 }
 
 /// Removes `n` bytes that a peek has shown to be queued, without copying them.
