@@ -4,10 +4,7 @@
 //! `group "web": hook 2: timeout must be greater than 0s`.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::time::Duration;
-
-use hyper::Uri;
 
 use super::duration::show;
 use super::fields::{check_domain_name, check_label_name};
@@ -149,50 +146,52 @@ fn command_argv(scope: &str, argv: Vec<String>) -> Result<Vec<String>> {
     Ok(argv)
 }
 
+/// A webhook URL, parsed by the `url` crate (WHATWG rules: scheme and host lowercased,
+/// IPv6 literals unbracketed, default ports known), then held to what a webhook may be.
 fn webhook_url(scope: &str, text: &str) -> Result<WebhookUrl> {
     let bad = |why: &str| ConfigError::new(scope, format!("webhook {text:?} {why}"));
-    let uri: Uri = text
-        .trim()
-        .parse()
-        .map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
-    let tls = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => return Err(bad("must be an http:// or https:// URL")),
+    let url = match url::Url::parse(text.trim()) {
+        Ok(u) => u,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err(bad(
+                "is not a valid URL (no scheme: it must be an http:// or https:// URL)",
+            ))
+        }
+        Err(e) => return Err(bad(&format!("is not a valid URL ({e})"))),
     };
-    let Some(authority) = uri.authority() else {
-        return Err(bad("has no host"));
+    let tls = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        _ => return Err(bad("must be an http:// or https:// URL")),
     };
     // Credentials do not belong in the config text (it is shown, copied, committed).
     // Nor are they repeated in this error.
-    if authority.as_str().contains('@') {
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::new(
             scope,
             "webhook must not hold user:password@ (credentials do not belong in the config text)",
         ));
     }
-    let host = authority.host();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
-        .to_ascii_lowercase();
-    if host.is_empty() {
-        return Err(bad("has no host"));
-    }
-    if host.parse::<IpAddr>().is_err() {
-        check_domain_name(scope, "webhook host", &host)?;
-    }
-    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            check_domain_name(scope, "webhook host", d)?;
+            d.to_string()
+        }
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(bad("has no host")),
+    };
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
     if port == 0 {
         return Err(bad("has port 0"));
     }
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .filter(|p| p.starts_with('/'))
-        .unwrap_or("/")
-        .to_owned();
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
     Ok(WebhookUrl {
         tls,
         host,
@@ -328,6 +327,7 @@ timeout = "2s"
             ("http://bad_host!/", "not a valid"),
             ("http://a..b/", "is not a valid domain name"),
             ("not a url", "is not a valid URL"),
+            ("http://[::1/", "is not a valid URL"),
         ];
         for (text, want) in cases {
             let err = webhook_url("s", text).unwrap_err().to_string();
