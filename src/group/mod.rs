@@ -4,6 +4,7 @@
 mod commands;
 mod gauges;
 mod group_state;
+mod inputs;
 pub mod machine;
 pub mod notices;
 mod persist;

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use metrics::counter;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -34,90 +34,12 @@ use crate::store::events::EventLog;
 use crate::store::StateFile;
 
 pub use super::commands::{Command, CommandError, Notice, ReloadPlan};
-
-/// Room for bursts of results; passive reports beyond it are dropped (the active checks
-/// still run), active checkers wait.
-const INPUT_QUEUE: usize = 4096;
+use super::inputs::Input;
+pub use super::inputs::{CheckReport, PassiveReport, SupervisorHandle};
 
 /// Inputs handled in one wake-up before their decisions are persisted and published: a
 /// burst is one publish, and a publish still comes at least this often under a flood.
 const BATCH: usize = 4096;
-
-/// One active check result for one target, by the checker's id.
-#[derive(Debug)]
-pub struct CheckReport {
-    pub id: CheckId,
-    pub ok: bool,
-    /// Why it failed (empty when ok).
-    pub detail: String,
-}
-
-/// A client connect the proxy saw fail, by the indices of the snapshot it used.
-#[derive(Debug)]
-pub struct PassiveReport {
-    /// The snapshot's config generation; a report from an older one is ignored.
-    pub generation: u64,
-    pub group: usize,
-    pub target: usize,
-    pub detail: String,
-}
-
-pub(super) enum Input {
-    Check(CheckReport),
-    Passive(PassiveReport),
-    Command {
-        command: Command,
-        actor: String,
-        reply: oneshot::Sender<Result<u64, CommandError>>,
-    },
-}
-
-/// Cheap to clone: how checkers, the proxy and the admin API talk to the supervisor.
-#[derive(Clone)]
-pub struct SupervisorHandle {
-    tx: mpsc::Sender<Input>,
-}
-
-impl SupervisorHandle {
-    pub async fn report(&self, report: CheckReport) {
-        // A closed channel means we are shutting down; the result no longer matters.
-        let _ = self.tx.send(Input::Check(report)).await;
-    }
-
-    /// Never blocks the proxy: under a flood, extra reports are dropped.
-    pub fn report_passive_failure(
-        &self,
-        generation: u64,
-        group: usize,
-        target: usize,
-        detail: String,
-    ) {
-        let report = PassiveReport {
-            generation,
-            group,
-            target,
-            detail,
-        };
-        let _ = self.tx.try_send(Input::Passive(report));
-    }
-
-    /// Runs an operator command; returns the config generation once it is persisted and
-    /// published.
-    pub async fn command(&self, command: Command, actor: &str) -> Result<u64, CommandError> {
-        let (reply, rx) = oneshot::channel();
-        let input = Input::Command {
-            command,
-            actor: actor.to_string(),
-            reply,
-        };
-        self.tx
-            .send(input)
-            .await
-            .map_err(|_| CommandError::Internal("shutting down".into()))?;
-        rx.await
-            .map_err(|_| CommandError::Internal("shutting down".into()))?
-    }
-}
 
 /// What the supervisor needs besides the config.
 pub struct Services {
@@ -183,7 +105,7 @@ impl Supervisor {
         };
         let swap = Arc::new(ArcSwap::from_pointee(empty));
         let (notify, changed) = watch::channel(0);
-        let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+        let (handle, rx) = super::inputs::channel();
         let mut sup = Supervisor {
             dirty: (0..groups.len()).collect(),
             groups,
@@ -201,11 +123,7 @@ impl Supervisor {
         };
         // Version 0, before anyone can read: nobody ever sees the empty one.
         sup.store_snapshot();
-        (
-            sup,
-            SupervisorHandle { tx },
-            SnapshotReader::new(swap, changed),
-        )
+        (sup, handle, SnapshotReader::new(swap, changed))
     }
 
     pub async fn run(mut self, cancel: CancellationToken) {

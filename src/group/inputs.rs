@@ -1,0 +1,93 @@
+//! What reaches the supervisor: active check results, passive failures seen by the
+//! proxy and operator commands, on one channel, through the cheap-to-clone handle.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::commands::{Command, CommandError};
+use crate::health::checker::CheckId;
+
+/// Room for bursts of results; passive reports beyond it are dropped (the active checks
+/// still run), active checkers wait.
+const INPUT_QUEUE: usize = 4096;
+
+/// The supervisor's channel: the handle for everyone, the receiver for the supervisor.
+pub(super) fn channel() -> (SupervisorHandle, mpsc::Receiver<Input>) {
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+    (SupervisorHandle { tx }, rx)
+}
+
+/// One active check result for one target, by the checker's id.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub id: CheckId,
+    pub ok: bool,
+    /// Why it failed (empty when ok).
+    pub detail: String,
+}
+
+/// A client connect the proxy saw fail, by the indices of the snapshot it used.
+#[derive(Debug)]
+pub struct PassiveReport {
+    /// The snapshot's config generation; a report from an older one is ignored.
+    pub generation: u64,
+    pub group: usize,
+    pub target: usize,
+    pub detail: String,
+}
+
+pub(super) enum Input {
+    Check(CheckReport),
+    Passive(PassiveReport),
+    Command {
+        command: Command,
+        actor: String,
+        reply: oneshot::Sender<Result<u64, CommandError>>,
+    },
+}
+
+/// Cheap to clone: how checkers, the proxy and the admin API talk to the supervisor.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    tx: mpsc::Sender<Input>,
+}
+
+impl SupervisorHandle {
+    pub async fn report(&self, report: CheckReport) {
+        // A closed channel means we are shutting down; the result no longer matters.
+        let _ = self.tx.send(Input::Check(report)).await;
+    }
+
+    /// Never blocks the proxy: under a flood, extra reports are dropped.
+    pub fn report_passive_failure(
+        &self,
+        generation: u64,
+        group: usize,
+        target: usize,
+        detail: String,
+    ) {
+        let report = PassiveReport {
+            generation,
+            group,
+            target,
+            detail,
+        };
+        let _ = self.tx.try_send(Input::Passive(report));
+    }
+
+    /// Runs an operator command; returns the config generation once it is persisted and
+    /// published.
+    pub async fn command(&self, command: Command, actor: &str) -> Result<u64, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        let input = Input::Command {
+            command,
+            actor: actor.to_string(),
+            reply,
+        };
+        self.tx
+            .send(input)
+            .await
+            .map_err(|_| CommandError::Internal("shutting down".into()))?;
+        rx.await
+            .map_err(|_| CommandError::Internal("shutting down".into()))?
+    }
+}
