@@ -49,70 +49,110 @@ fn round(mut checker: Box<Checker>) -> Round {
     })
 }
 
+/// Every checker the scheduler holds, when each is due, and the checks in flight.
+struct Schedule {
+    slots: HashMap<CheckId, Slot>,
+    /// (due, id), earliest first. An entry whose checker was stopped is skipped when it
+    /// comes up (ids are never reused).
+    due: BinaryHeap<Reverse<(Instant, CheckId)>>,
+    in_flight: FuturesUnordered<Round>,
+    /// Checks in flight at most.
+    cap: usize,
+}
+
+impl Schedule {
+    /// Starts every check due by `now`, as far as the cap allows.
+    fn start_due(&mut self, now: Instant) {
+        while let Some(&Reverse((at, id))) = self.due.peek() {
+            if at > now || self.in_flight.len() >= self.cap {
+                break;
+            }
+            self.due.pop();
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue; // stopped
+            };
+            if let Slot::Waiting(_) = slot {
+                if let Slot::Waiting(checker) =
+                    std::mem::replace(slot, Slot::InFlight { stopped: false })
+                {
+                    self.in_flight.push(round(checker));
+                }
+            }
+        }
+    }
+
+    /// When a timer must wake the scheduler: the next due check, unless at the cap (then
+    /// the next free place, a check ending, is what wakes it).
+    fn next_wake(&self) -> Option<Instant> {
+        let next = self.due.peek().map(|r| r.0 .0);
+        next.filter(|_| self.in_flight.len() < self.cap)
+    }
+
+    fn add(&mut self, checker: Box<Checker>) {
+        self.due.push(Reverse((checker.due, checker.id)));
+        self.slots.insert(checker.id, Slot::Waiting(checker));
+    }
+
+    fn remove(&mut self, id: CheckId) {
+        if let Entry::Occupied(mut e) = self.slots.entry(id) {
+            match e.get_mut() {
+                Slot::Waiting(_) => {
+                    e.remove();
+                }
+                Slot::InFlight { stopped } => *stopped = true,
+            }
+        }
+    }
+
+    /// A check ended: the checker waits for its next turn, unless it was stopped meanwhile
+    /// (then its report is dropped too). Returns the report to send.
+    fn finished(
+        &mut self,
+        mut checker: Box<Checker>,
+        report: Option<CheckReport>,
+    ) -> Option<CheckReport> {
+        let id = checker.id;
+        if matches!(
+            self.slots.get(&id),
+            Some(Slot::InFlight { stopped: true }) | None
+        ) {
+            self.slots.remove(&id);
+            return None;
+        }
+        checker.reschedule(Instant::now());
+        self.add(checker);
+        report
+    }
+}
+
 /// Runs until `stop` or until the owner drops its sender.
 pub(super) async fn run(
     mut orders: mpsc::UnboundedReceiver<Order>,
     supervisor: SupervisorHandle,
     stop: CancellationToken,
 ) {
-    let mut slots: HashMap<CheckId, Slot> = HashMap::new();
-    // (due, id), earliest first. An entry whose checker was stopped is skipped when it
-    // comes up (ids are never reused).
-    let mut due: BinaryHeap<Reverse<(Instant, CheckId)>> = BinaryHeap::new();
-    let mut in_flight: FuturesUnordered<Round> = FuturesUnordered::new();
-    let mut cap = usize::MAX;
+    let mut s = Schedule {
+        slots: HashMap::new(),
+        due: BinaryHeap::new(),
+        in_flight: FuturesUnordered::new(),
+        cap: usize::MAX,
+    };
     loop {
         let now = Instant::now();
-        while let Some(&Reverse((at, id))) = due.peek() {
-            if at > now || in_flight.len() >= cap {
-                break;
-            }
-            due.pop();
-            if let Some(slot) = slots.get_mut(&id) {
-                if let Slot::Waiting(_) = slot {
-                    let Slot::Waiting(checker) =
-                        std::mem::replace(slot, Slot::InFlight { stopped: false })
-                    else {
-                        unreachable!("matched above")
-                    };
-                    in_flight.push(round(checker));
-                }
-            }
-        }
-        // At the cap, the next free place (a check ending) is what wakes us, not a timer.
-        let next = due.peek().map(|r| r.0 .0).filter(|_| in_flight.len() < cap);
+        s.start_due(now);
+        let next = s.next_wake();
         tokio::select! {
             _ = stop.cancelled() => return,
             order = orders.recv() => match order {
-                Some(Order::Start(checker)) => {
-                    due.push(Reverse((checker.due, checker.id)));
-                    slots.insert(checker.id, Slot::Waiting(checker));
-                }
-                Some(Order::Stop(id)) => {
-                    if let Entry::Occupied(mut e) = slots.entry(id) {
-                        match e.get_mut() {
-                            Slot::Waiting(_) => {
-                                e.remove();
-                            }
-                            Slot::InFlight { stopped } => *stopped = true,
-                        }
-                    }
-                }
-                Some(Order::InFlight(n)) => cap = n.max(1),
+                Some(Order::Start(checker)) => s.add(checker),
+                Some(Order::Stop(id)) => s.remove(id),
+                Some(Order::InFlight(n)) => s.cap = n.max(1),
                 None => return,
             },
-            Some((mut checker, report)) = in_flight.next(), if !in_flight.is_empty() => {
-                let id = checker.id;
-                if matches!(slots.get(&id), Some(Slot::InFlight { stopped: true }) | None) {
-                    slots.remove(&id);
-                    continue;
-                }
-                if let Some(report) = report {
+            Some((checker, report)) = s.in_flight.next(), if !s.in_flight.is_empty() => {
+                if let Some(report) = s.finished(checker, report) {
                     supervisor.report(report).await;
                 }
-                checker.reschedule(Instant::now());
-                due.push(Reverse((checker.due, id)));
-                slots.insert(id, Slot::Waiting(checker));
             }
             _ = tokio::time::sleep_until(next.unwrap_or(now)), if next.is_some() => {}
         }
