@@ -155,12 +155,23 @@ fn run_refuses_a_state_file_with_an_absurd_epoch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_name_the_target_once() {
     let (_main, _backup, f) = stacks("", FAST_TCP).await;
+    // The API shows both up once the verdicts are published; their log lines reach the
+    // harness through its stderr reader, which may not have read them yet: poll.
+    let both_named = |ups: &[Value]| {
+        let named: Vec<&str> = ups.iter().filter_map(|l| l["target"].as_str()).collect();
+        named.contains(&"main") && named.contains(&"backup")
+    };
+    eventually(
+        Duration::from_secs(5),
+        "target up lines for main and backup",
+        || {
+            let ups = f.log_lines_with("target up");
+            async move { both_named(&ups).then_some(()) }
+        },
+    )
+    .await;
     let ups = f.log_lines_with("target up");
-    let named: Vec<&str> = ups.iter().filter_map(|l| l["target"].as_str()).collect();
-    assert!(
-        named.contains(&"main") && named.contains(&"backup"),
-        "{ups:?}"
-    );
+    assert!(both_named(&ups), "{ups:?}");
     // The module path is gone from every line, not only these.
     let with_path: Vec<Value> = f
         .logs()
