@@ -6,6 +6,7 @@
 //! configured (`read` for GETs, `operate` for the rest).
 
 mod auth;
+mod fleet;
 mod layers;
 mod operate;
 mod serve;
@@ -147,7 +148,8 @@ async fn ready(State(ctx): State<AdminCtx>) -> Response {
 }
 
 async fn metrics(State(ctx): State<AdminCtx>) -> Response {
-    let body = ctx.metrics.render();
+    let mut body = ctx.metrics.render();
+    fleet::render(&ctx.snapshot.load(), &mut body);
     (
         [(
             header::CONTENT_TYPE,

@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use metrics::Counter;
-
 use super::encode::Encoded;
 use super::stats::Rcode;
+use crate::metrics::book::TargetStats;
 
 /// FxHash (`rustc-hash`): fast and non-cryptographic, which is fine here: keys are zone
 /// names from the config, not attacker input chosen to collide (queried names are only
@@ -93,5 +92,5 @@ impl Node {
 pub struct Prepared {
     pub msg: Arc<Encoded>,
     pub rcode: Rcode,
-    pub hits: Arc<[Counter]>,
+    pub hits: Arc<[Arc<TargetStats>]>,
 }

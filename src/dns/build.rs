@@ -31,6 +31,7 @@ use super::node::{self, Data, Zone};
 use crate::config::{Config, DnsConfig, GroupConfig, TargetAddress};
 use crate::group::snapshot::GroupSnap;
 use crate::metrics as m;
+use crate::metrics::book;
 
 /// Cannot build answers for a config; `failoverd check` reports it.
 #[derive(Debug, thiserror::Error)]
@@ -215,7 +216,7 @@ impl AnswerBuilder {
             counters: g
                 .targets
                 .iter()
-                .map(|t| counter!(m::DNS_ANSWERS_TOTAL, "group" => g.name.clone(), "target" => t.name.clone()))
+                .map(|t| book::target(&g.name, &t.name))
                 .collect(),
             ..Data::default()
         };

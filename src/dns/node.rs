@@ -19,11 +19,11 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record};
 use hickory_proto::ProtoError;
-use metrics::Counter;
 
 use super::answers::{Node, Prepared};
 use super::encode::{self, Sections, SoaParts};
 use super::stats::Rcode;
+use crate::metrics::book::TargetStats;
 
 const TYPE_A: u16 = 1;
 const TYPE_NS: u16 = 2;
@@ -42,7 +42,7 @@ pub struct Data {
     /// The apex: SOA and NS (with glue) live here.
     pub apex: bool,
     pub servfail: bool,
-    pub counters: Vec<Counter>,
+    pub counters: Vec<Arc<TargetStats>>,
 }
 
 impl Data {
@@ -160,7 +160,7 @@ impl Preparer<'_> {
             additionals,
         };
         let msg = encode::response(self.name, &sections)?;
-        let hits: Vec<Counter> = hits
+        let hits: Vec<Arc<TargetStats>> = hits
             .iter()
             .filter_map(|&i| self.d.counters.get(i).cloned())
             .collect();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use metrics::{counter, Counter};
 
 use crate::metrics as m;
+use crate::metrics::book::TargetStats;
 
 /// The response codes failoverd sends (BADVERS is the extended code 16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +127,7 @@ pub struct Tally {
     queries: [u64; QTYPES.len() + 1],
     responses: [u64; Rcode::ALL.len()],
     /// Target counters of answers sent, by answer (compared by pointer), with counts.
-    hits: Vec<(Arc<[Counter]>, u64)>,
+    hits: Vec<(Arc<[Arc<TargetStats>]>, u64)>,
     pending: u32,
 }
 
@@ -158,7 +159,7 @@ impl Tally {
     }
 
     /// Counts one answer naming the targets behind `hits`.
-    pub fn hits(&mut self, hits: &Arc<[Counter]>) {
+    pub fn hits(&mut self, hits: &Arc<[Arc<TargetStats>]>) {
         if hits.is_empty() {
             return;
         }
@@ -191,7 +192,7 @@ impl Tally {
     fn flush_hits(&mut self) {
         for (counters, n) in self.hits.drain(..) {
             for c in counters.iter() {
-                c.increment(n);
+                c.answered(n);
             }
         }
     }

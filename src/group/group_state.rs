@@ -6,7 +6,6 @@ use std::sync::Arc;
 use metrics::counter;
 use tokio::sync::watch;
 
-use super::gauges::GroupGauges;
 use super::machine::{Machine, Policy};
 use super::snapshot::{Change, GroupSnap, TargetSnap};
 use crate::config::GroupConfig;
@@ -26,7 +25,6 @@ pub(super) struct GroupState {
     pub published: Arc<GroupSnap>,
     /// Changed since `published` was made: the next publish rebuilds it.
     pub dirty: bool,
-    gauges: GroupGauges,
     /// Wakes the readers of this group alone (its proxied sessions) at each publish that
     /// changed it. Kept across reloads, so sessions stay subscribed.
     pub changed: watch::Sender<u64>,
@@ -59,7 +57,6 @@ impl GroupState {
             counters,
             passive,
             published: Arc::new(GroupSnap::placeholder(config.clone())),
-            gauges: GroupGauges::new(&config),
             config,
             last_change: None,
             disconnect_gen: 0,
@@ -68,14 +65,13 @@ impl GroupState {
         }
     }
 
-    /// Rebuilds what readers see of this group if it changed (and sets its gauges);
-    /// true when it did.
+    /// Rebuilds what readers see of this group if it changed (its metrics are read from
+    /// that at scrape time); true when it did.
     pub(super) fn refresh(&mut self) -> bool {
         if !self.dirty {
             return false;
         }
         self.published = Arc::new(self.snap());
-        self.gauges.set(self);
         self.dirty = false;
         counter!(m::SNAPSHOT_GROUPS_REBUILT_TOTAL).increment(1);
         true

@@ -2,7 +2,6 @@
 //! and the supervisor, the single writer that turns health verdicts into new snapshots.
 
 mod commands;
-mod gauges;
 mod group_state;
 mod inputs;
 pub mod machine;

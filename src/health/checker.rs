@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use metrics::{counter, histogram, Counter, Histogram};
+use metrics::{histogram, Histogram};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,7 @@ use crate::config::{CheckKind, Config, GroupConfig, TargetAddress, TargetConfig}
 use crate::critical::Subsystems;
 use crate::group::supervisor::{CheckReport, SupervisorHandle};
 use crate::metrics as m;
+use crate::metrics::book::{self, TargetStats};
 
 /// A running checker's identity; reports carry it, the supervisor maps it to a target.
 pub type CheckId = u64;
@@ -179,45 +180,12 @@ impl Checkers {
     }
 }
 
-/// Metric handles registered once per target: a check does no label lookup.
-struct CheckMetrics {
-    duration: Histogram,
-    ok: Counter,
-    /// One counter per failure kind, registered the first time that kind occurs.
-    failed: Vec<(&'static str, Counter)>,
-}
-
-impl CheckMetrics {
-    fn new(labels: &[(&'static str, String); 2]) -> Self {
-        let mut with_ok = labels.to_vec();
-        with_ok.push(("result", "ok".to_string()));
-        CheckMetrics {
-            duration: histogram!(m::HEALTH_CHECK_DURATION, labels),
-            ok: counter!(m::HEALTH_CHECKS_TOTAL, &with_ok),
-            failed: Vec::new(),
-        }
-    }
-
-    fn failed(&mut self, labels: &[(&'static str, String); 2], kind: &'static str) -> &Counter {
-        let at = match self.failed.iter().position(|(k, _)| *k == kind) {
-            Some(i) => i,
-            None => {
-                let mut l = labels.to_vec();
-                l.push(("result", kind.to_string()));
-                self.failed
-                    .push((kind, counter!(m::HEALTH_CHECKS_TOTAL, &l)));
-                self.failed.len() - 1
-            }
-        };
-        &self.failed[at].1
-    }
-}
-
 pub(super) struct Checker {
     pub(super) id: CheckId,
     spec: Spec,
-    labels: [(&'static str, String); 2],
-    metrics: CheckMetrics,
+    /// The target's counters (rendered at scrape) and the fleet-wide duration histogram.
+    stats: Arc<TargetStats>,
+    durations: Histogram,
     prober: Arc<Prober>,
     host: String,
     /// Where in the interval this checker's first check falls (a whole number of slots).
@@ -247,7 +215,6 @@ impl Checker {
         prober: Arc<Prober>,
         spec: Spec,
     ) -> Checker {
-        let labels = [("group", g.name.clone()), ("target", t.name.clone())];
         // Spread first checks over the interval so a thousand targets are not probed at
         // once, in whole slots so that neighbours fire together.
         let slot_ms = SLOT.as_millis() as u64;
@@ -256,8 +223,8 @@ impl Checker {
         Checker {
             id,
             spec,
-            metrics: CheckMetrics::new(&labels),
-            labels,
+            stats: book::target(&g.name, &t.name),
+            durations: histogram!(m::HEALTH_CHECK_DURATION),
             prober,
             host: host_text(t),
             offset,
@@ -308,18 +275,17 @@ impl Checker {
         for addr in addrs {
             let started = Instant::now();
             let result = self.prober.probe(addr, &self.host).await;
-            self.metrics
-                .duration
-                .record(started.elapsed().as_secs_f64());
+            let took = started.elapsed();
+            self.durations.record(took.as_secs_f64());
             match result {
-                Ok(()) => self.metrics.ok.increment(1),
+                Ok(()) => self.stats.check("ok", took),
                 Err(e) => {
                     if let Some((kind, io)) = e.local() {
                         let what = format!("health check of {addr}");
                         crate::local_error::record(kind, &what, io);
                         return Outcome::Local;
                     }
-                    self.metrics.failed(&self.labels, e.kind()).increment(1);
+                    self.stats.check(e.kind(), took);
                     return Outcome::Failed(format!("{addr}: {e}"));
                 }
             }

@@ -241,6 +241,36 @@ mod tests {
     use crate::config::TlsCheck;
     use crate::health::test_support::{health, http_check};
 
+    /// Every failure kind has its own counter in the book (a kind missing there would be
+    /// counted nowhere).
+    #[test]
+    fn every_failure_kind_is_counted() {
+        use crate::metrics::book::CHECK_RESULTS;
+        let io = || io::Error::other("x");
+        let all = [
+            ProbeError::Timeout(Duration::from_secs(1)),
+            ProbeError::Connect(io()),
+            ProbeError::Tls(io()),
+            ProbeError::ServerName("x".into()),
+            ProbeError::Status {
+                got: 500,
+                min: 200,
+                max: 399,
+            },
+            ProbeError::Body {
+                expected: "x".into(),
+            },
+            ProbeError::Http("x".into()),
+        ];
+        for e in all {
+            assert!(
+                CHECK_RESULTS.contains(&e.kind()),
+                "{} is not counted",
+                e.kind()
+            );
+        }
+    }
+
     fn tcp_prober() -> Prober {
         Prober::new(&health(CheckKind::Tcp, Duration::from_secs(2))).unwrap()
     }

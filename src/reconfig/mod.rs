@@ -12,6 +12,7 @@
 
 mod listeners;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -167,12 +168,25 @@ impl Reconfig {
             .apply(plan, &self.supervisor, &self.background, &self.control);
         self.listeners.apply(&new, fresh, true);
         self.tokens.replace(new.admin.tokens.clone());
+        forget_removed_targets(&new);
         let needed = crate::fd_limit::needed_for(&new);
         crate::fd_budget::apply(&new);
         self.config = new;
         crate::fd_limit::report_current(needed);
         Ok(generation)
     }
+}
+
+/// Drops the counters of the targets `new` no longer has, so they leave `/metrics` and
+/// memory (a target kept by name keeps counting).
+fn forget_removed_targets(new: &Config) {
+    let groups: HashMap<&str, &crate::config::GroupConfig> =
+        new.groups.iter().map(|g| (g.name.as_str(), g)).collect();
+    crate::metrics::book::retain(|group, target| {
+        groups
+            .get(group)
+            .is_some_and(|g| g.targets.iter().any(|t| t.name == target))
+    });
 }
 
 /// What a reload cannot change without a restart.

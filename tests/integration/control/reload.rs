@@ -196,6 +196,10 @@ async fn control_reload_on_sighup_adds_a_group_while_a_session_on_another_listen
     round_trip(&mut w, b"web").await.unwrap();
 
     let scrape = f.metrics().await;
+    assert!(
+        scrape.contains("failoverd_group_epoch{group=\"web\"} 0"),
+        "{scrape}"
+    );
     assert_eq!(
         metric(&scrape, "failoverd_config_reloads_total{result=\"ok\"}"),
         Some(1.0),
@@ -222,6 +226,16 @@ async fn control_reload_on_sighup_adds_a_group_while_a_session_on_another_listen
     round_trip(&mut w, b"finishing")
         .await
         .expect("web session still open after its group was removed");
+    // Its series left /metrics with it (a recorder would have kept them for ever).
+    let scrape = f.metrics().await;
+    for gone in [
+        "failoverd_target_up{group=\"web\"",
+        "failoverd_group_epoch{group=\"web\"",
+        "failoverd_health_checks_total{group=\"web\"",
+    ] {
+        assert!(!scrape.contains(gone), "{gone} still scraped:\n{scrape}");
+    }
+    assert!(scrape.contains("failoverd_target_up{group=\"app\",target=\"main\"} 1"));
     round_trip(&mut held, b"and app").await.unwrap();
 }
 

@@ -1,7 +1,12 @@
-//! Prometheus metrics: every name as a constant, each described (HELP) once at start.
+//! Prometheus metrics: every name as a constant. Process-wide series go through the
+//! `metrics` recorder installed here, each described (HELP) once at start; per-group and
+//! per-target families are written at scrape time from the snapshot and the counter book
+//! (`book.rs`, `admin::fleet`), which is what keeps 10,000 groups cheap.
 //!
 //! Labels are bounded: group, target, cause, result, direction, qtype, rcode. Never a client
-//! address. The admin server renders the handle installed here at `/metrics`.
+//! address. The admin server renders both at `/metrics`.
+
+pub mod book;
 
 use std::sync::OnceLock;
 
@@ -33,6 +38,7 @@ pub const FD_BUDGET: &str = "failoverd_fd_budget";
 pub const SNAPSHOT_PUBLISHES_TOTAL: &str = "failoverd_snapshot_publishes_total";
 pub const SNAPSHOT_GROUPS_REBUILT_TOTAL: &str = "failoverd_snapshot_groups_rebuilt_total";
 pub const DNS_NAMES_REBUILT_TOTAL: &str = "failoverd_dns_names_rebuilt_total";
+pub const TARGET_CHECK_DURATION: &str = "failoverd_target_check_duration_seconds";
 
 /// Every metric name, for the test that checks each has a HELP line.
 pub const ALL: &[&str] = &[
@@ -61,6 +67,7 @@ pub const ALL: &[&str] = &[
     SNAPSHOT_PUBLISHES_TOTAL,
     SNAPSHOT_GROUPS_REBUILT_TOTAL,
     DNS_NAMES_REBUILT_TOTAL,
+    TARGET_CHECK_DURATION,
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -104,37 +111,17 @@ pub async fn upkeep(handle: PrometheusHandle, stop: tokio_util::sync::Cancellati
 }
 
 fn describe() {
-    describe_gauge!(
-        TARGET_UP,
-        "1 when the target's health verdict is up, 0 when down or unknown."
-    );
-    describe_gauge!(
-        TARGET_ACTIVE,
-        "1 when the target is in its group's active set (DNS answers and proxy connects to it)."
-    );
-    describe_gauge!(
-        GROUP_EPOCH,
-        "Epoch of the group: grows by one at every change of its active targets."
-    );
     describe_counter!(
         TRANSITIONS_TOTAL,
         "Changes of a group's active targets, by cause."
     );
-    describe_counter!(
-        HEALTH_CHECKS_TOTAL,
-        "Health checks run, by result (ok or the failure kind)."
-    );
     describe_histogram!(
         HEALTH_CHECK_DURATION,
         Unit::Seconds,
-        "Duration of health checks."
+        "Duration of health check probes, every target together (per target: failoverd_target_check_duration_seconds)."
     );
     describe_counter!(DNS_QUERIES_TOTAL, "DNS queries received, by query type.");
     describe_counter!(DNS_RESPONSES_TOTAL, "DNS responses sent, by response code.");
-    describe_counter!(
-        DNS_ANSWERS_TOTAL,
-        "DNS answers for a failover address that named the target (A, AAAA or CNAME)."
-    );
     describe_counter!(
         PROXY_CONNECTIONS_TOTAL,
         "Proxied client connections by the target they went to and result (ok, connect_failed, refused)."
@@ -158,14 +145,6 @@ fn describe() {
         "Config reloads by result (ok or error)."
     );
     describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
-    describe_gauge!(
-        GROUP_STATE,
-        "1 for the group's current state (primary, failed_over, all_down), 0 for the others."
-    );
-    describe_gauge!(
-        TARGET_FLAPPING,
-        "1 while the target is flapping (went down flap_limit times within flap_window and has not been stable for failback_hold since)."
-    );
     describe_counter!(
         LOCAL_ERRORS_TOTAL,
         "Failures that were failoverd's own (out of descriptors, buffers or local ports), by kind; never counted against a target."

@@ -1,0 +1,146 @@
+//! Per-target counters that failoverd keeps itself and renders at scrape time
+//! (`admin::fleet`), instead of registering a recorder series per target and label set.
+//!
+//! Why: a recorder series costs its key, its labels and a map entry (about 300 bytes), and
+//! a histogram keeps every sample until upkeep. At 20,000 targets with eight series each that
+//! was 50 MB, most of failoverd's memory. Here a target costs its atomics (about 100 bytes),
+//! and a series that is a pure function of the group state (up, active, epoch) is not stored
+//! at all: the renderer reads it from the snapshot.
+//!
+//! The book is process-wide, like the recorder it stands beside: a target's counters
+//! survive reloads that keep it, and `retain` drops those of targets a reload removed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The results a health check is counted under: `ok` or a `ProbeError::kind`.
+pub const CHECK_RESULTS: [&str; 7] = ["ok", "timeout", "connect", "tls", "status", "body", "http"];
+
+/// No check has finished yet.
+const NEVER: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub struct TargetStats {
+    checks: [AtomicU64; CHECK_RESULTS.len()],
+    /// The last finished check's duration in nanoseconds (`NEVER` before the first).
+    last_check_nanos: AtomicU64,
+    dns_answers: AtomicU64,
+}
+
+impl Default for TargetStats {
+    fn default() -> Self {
+        TargetStats {
+            checks: Default::default(),
+            last_check_nanos: AtomicU64::new(NEVER),
+            dns_answers: AtomicU64::new(0),
+        }
+    }
+}
+
+impl TargetStats {
+    /// Counts one probe under `result` (a name in `CHECK_RESULTS`; another name counts
+    /// nothing, which a unit test rules out for every `ProbeError` kind).
+    pub fn check(&self, result: &str, took: Duration) {
+        if let Some(i) = CHECK_RESULTS.iter().position(|r| *r == result) {
+            self.checks[i].fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(NEVER - 1);
+        self.last_check_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Probes counted under each result, in `CHECK_RESULTS` order.
+    pub fn checks(&self) -> [u64; CHECK_RESULTS.len()] {
+        std::array::from_fn(|i| self.checks[i].load(Ordering::Relaxed))
+    }
+
+    pub fn last_check(&self) -> Option<Duration> {
+        match self.last_check_nanos.load(Ordering::Relaxed) {
+            NEVER => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    /// Counts `n` DNS answers that named the target.
+    pub fn answered(&self, n: u64) {
+        self.dns_answers.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn dns_answers(&self) -> u64 {
+        self.dns_answers.load(Ordering::Relaxed)
+    }
+}
+
+/// Group name to its targets' counters (a group has a handful: a list beats a map).
+type Groups = HashMap<Box<str>, Vec<(Box<str>, Arc<TargetStats>)>, rustc_hash::FxBuildHasher>;
+
+static BOOK: LazyLock<Mutex<Groups>> = LazyLock::new(Mutex::default);
+
+fn book() -> MutexGuard<'static, Groups> {
+    // The map stays consistent whatever panicked while holding it: every change is one
+    // insert or one retain.
+    BOOK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The counters of `target` in `group`, made at first use and kept until `retain` drops it.
+pub fn target(group: &str, target: &str) -> Arc<TargetStats> {
+    let mut book = book();
+    let targets = match book.get_mut(group) {
+        Some(t) => t,
+        None => book.entry(group.into()).or_default(),
+    };
+    if let Some((_, s)) = targets.iter().find(|(name, _)| &**name == target) {
+        return s.clone();
+    }
+    let stats = Arc::new(TargetStats::default());
+    targets.push((target.into(), stats.clone()));
+    stats
+}
+
+/// Looks up counters without making them: what a scrape uses, so that it never adds entries.
+pub fn with<R>(f: impl FnOnce(&dyn Fn(&str, &str) -> Option<Arc<TargetStats>>) -> R) -> R {
+    let book = book();
+    let find = |group: &str, target: &str| {
+        book.get(group)?
+            .iter()
+            .find(|(name, _)| &**name == target)
+            .map(|(_, s)| s.clone())
+    };
+    f(&find)
+}
+
+/// Drops the counters of every target for which `keep` is false (after a reload).
+pub fn retain(keep: impl Fn(&str, &str) -> bool) {
+    let mut book = book();
+    book.retain(|group, targets| {
+        targets.retain(|(t, _)| keep(group, t));
+        !targets.is_empty()
+    });
+    book.shrink_to_fit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_keeps_its_counters_until_dropped() {
+        let a = target("book-test-g", "a");
+        a.check("ok", Duration::from_millis(3));
+        a.check("timeout", Duration::from_millis(7));
+        a.answered(1);
+        let again = target("book-test-g", "a");
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(again.checks()[0], 1);
+        assert_eq!(again.checks()[1], 1);
+        assert_eq!(again.last_check(), Some(Duration::from_millis(7)));
+        assert_eq!(again.dns_answers(), 1);
+
+        retain(|g, _| g != "book-test-g");
+        assert!(with(|find| find("book-test-g", "a")).is_none());
+        let fresh = target("book-test-g", "a");
+        assert_eq!(fresh.checks(), [0; CHECK_RESULTS.len()]);
+        assert_eq!(fresh.last_check(), None);
+    }
+}
