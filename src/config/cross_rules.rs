@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::validate::{ConfigError, Result};
 use super::{AdminConfig, DnsConfig, GroupConfig};
 
 pub(super) fn check_unique_dns_names(
-    groups: &[GroupConfig],
+    groups: &[Arc<GroupConfig>],
     dns: Option<&DnsConfig>,
 ) -> Result<()> {
     let mut seen: HashMap<&str, &str> = HashMap::new();
@@ -37,7 +38,7 @@ pub(super) fn check_unique_dns_names(
 /// so it collides with any other listener on P of that family (IPv6 sockets are bound
 /// v6-only, so `[::]:P` and `0.0.0.0:P` can coexist).
 pub(super) fn check_unique_listen(
-    groups: &[GroupConfig],
+    groups: &[Arc<GroupConfig>],
     admin: &AdminConfig,
     dns: Option<&DnsConfig>,
 ) -> Result<()> {

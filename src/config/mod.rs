@@ -16,6 +16,7 @@ mod validate;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use hooks::{HookAction, HookConfig, HookTrigger, WebhookUrl};
@@ -28,7 +29,9 @@ pub struct Config {
     pub admin: AdminConfig,
     pub state: StateConfig,
     pub proxy: ProxyConfig,
-    pub groups: Vec<GroupConfig>,
+    /// Shared: the supervisor, the checkers and a reload's copy of the config hold the
+    /// same groups rather than copies (10,000 groups are megabytes).
+    pub groups: Vec<Arc<GroupConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +287,6 @@ impl Config {
     }
 
     pub fn group(&self, name: &str) -> Option<&GroupConfig> {
-        self.groups.iter().find(|g| g.name == name)
+        self.groups.iter().find(|g| g.name == name).map(|g| &**g)
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::admin_rules::validate_admin;
@@ -93,7 +94,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config> {
         if !seen.insert(g.name.clone()) {
             return Err(ConfigError::new(scope, "duplicate group name"));
         }
-        out.push(validate_group(g, dns.as_ref())?);
+        out.push(Arc::new(validate_group(g, dns.as_ref())?));
     }
     check_unique_dns_names(&out, dns.as_ref())?;
     check_unique_listen(&out, &admin, dns.as_ref())?;

@@ -12,6 +12,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -131,10 +132,12 @@ fn start_stacks(
 }
 
 async fn narrate(mut config: Config, options: Options) -> anyhow::Result<()> {
-    let group = config
-        .groups
-        .first_mut()
-        .context("the demo config needs a group")?;
+    let group = Arc::make_mut(
+        config
+            .groups
+            .first_mut()
+            .context("the demo config needs a group")?,
+    );
     let (mut main_stack, backup_stack) = start_stacks(group, options.stack_port)?;
     let bound = server::bind(&config)?;
     let sc = Scene::new(&config.groups[0], [&main_stack, &backup_stack], &bound)?;

@@ -254,7 +254,7 @@ impl AnswerBuilder {
     fn static_nodes(
         &self,
         dns: &DnsConfig,
-        groups: &[GroupConfig],
+        groups: &[Arc<GroupConfig>],
     ) -> Result<Vec<Entry>, BuildError> {
         let mut datas: BTreeMap<String, Data> = BTreeMap::new();
         let apex = datas.entry(dns.zone.clone()).or_default();

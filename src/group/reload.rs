@@ -8,7 +8,6 @@
 //! an older snapshot's indices are ignored.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::json;
 use tokio::time::Instant;
@@ -38,10 +37,10 @@ impl Supervisor {
         let (mut added, mut changed) = (Vec::new(), Vec::new());
         let mut groups = Vec::with_capacity(config.groups.len());
         for cfg in &config.groups {
-            let mut state = GroupState::new(Arc::new(cfg.clone()));
+            let mut state = GroupState::new(cfg.clone());
             match old.remove(&cfg.name) {
                 Some(prev) => {
-                    if *prev.config != *cfg {
+                    if prev.config != *cfg {
                         changed.push(cfg.name.clone());
                     }
                     state.carry_over(prev, old_saved.groups.get(&cfg.name));

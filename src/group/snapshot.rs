@@ -32,7 +32,7 @@ pub struct Snapshot {
 pub type GroupIndex = HashMap<String, usize, rustc_hash::FxBuildHasher>;
 
 /// The index of a config's groups.
-pub fn index_of(groups: &[crate::config::GroupConfig]) -> Arc<GroupIndex> {
+pub fn index_of(groups: &[Arc<GroupConfig>]) -> Arc<GroupIndex> {
     Arc::new(
         groups
             .iter()

@@ -89,7 +89,7 @@ impl Supervisor {
             .groups
             .iter()
             .map(|g| {
-                let mut state = GroupState::new(Arc::new(g.clone()));
+                let mut state = GroupState::new(g.clone());
                 if let Some(s) = saved.and_then(|s| s.groups.get(&g.name)) {
                     state.restore(s);
                 }

@@ -57,14 +57,19 @@ impl Spec {
     }
 }
 
+/// A running checker as the plan sees it: its spec is shared with the checker itself.
 struct Running {
-    spec: Spec,
+    spec: Arc<Spec>,
     id: CheckId,
 }
 
-/// Every running checker, by (group name, target name).
+/// Running checkers by group name, then target name (a group has a handful of targets, and
+/// a map keyed by both names cost 8 MB at 20,000 targets).
+type ByGroup = HashMap<String, Vec<(String, Running)>>;
+
+/// Every running checker.
 pub struct Checkers {
-    running: HashMap<(String, String), Running>,
+    running: ByGroup,
     next_id: CheckId,
     /// Stops the scheduler (a child of the process's stop).
     parent: CancellationToken,
@@ -108,7 +113,8 @@ impl Checkers {
             for t in &g.targets {
                 let key = (g.name.clone(), t.name.clone());
                 let spec = Spec::of(g, t);
-                if let Some(r) = self.running.get(&key).filter(|r| r.spec == spec) {
+                let running = self.running.get(&g.name).and_then(|ts| find(ts, &t.name));
+                if let Some(r) = running.filter(|r| *r.spec == spec) {
                     group_ids.push(r.id);
                     keep.push(key);
                     continue;
@@ -155,14 +161,16 @@ impl Checkers {
             tracker.spawn_on(task, runtime);
             tx
         });
-        let mut running = HashMap::with_capacity(plan.keep.len() + plan.start.len());
-        for key in plan.keep {
-            if let Some(r) = self.running.remove(&key) {
-                running.insert(key, r);
+        let mut running = ByGroup::with_capacity(self.running.len().max(plan.start.len()));
+        for (group, target) in plan.keep {
+            let Some(ts) = self.running.get_mut(&group) else { continue };
+            if let Some(at) = ts.iter().position(|(t, _)| *t == target) {
+                let kept = ts.swap_remove(at).1;
+                running.entry(group).or_default().push((target, kept));
             }
         }
         let _ = orders.send(Order::InFlight(plan.in_flight));
-        for (_, old) in self.running.drain() {
+        for (_, old) in self.running.drain().flat_map(|(_, ts)| ts) {
             // A send fails only once the scheduler has stopped: then nothing runs anyway.
             let _ = orders.send(Order::Stop(old.id));
         }
@@ -172,17 +180,23 @@ impl Checkers {
             checker.place(start);
             let (id, spec) = (checker.id, checker.spec.clone());
             let _ = orders.send(Order::Start(Box::new(checker)));
-            running.insert((group, target), Running { spec, id });
+            running.entry(group).or_default().push((target, Running { spec, id }));
         }
-        debug!(checkers = running.len(), "health checkers in place");
+        running.values_mut().for_each(Vec::shrink_to_fit);
+        let count: usize = running.values().map(Vec::len).sum();
+        debug!(checkers = count, "health checkers in place");
         self.running = running;
         self.next_id = plan.next_id;
     }
 }
 
+fn find<'a>(targets: &'a [(String, Running)], name: &str) -> Option<&'a Running> {
+    targets.iter().find(|(t, _)| t == name).map(|(_, r)| r)
+}
+
 pub(super) struct Checker {
     pub(super) id: CheckId,
-    spec: Spec,
+    spec: Arc<Spec>,
     /// The target's counters (rendered at scrape) and the fleet-wide duration histogram.
     stats: Arc<TargetStats>,
     durations: Histogram,
@@ -222,7 +236,7 @@ impl Checker {
         let offset = Duration::from_millis(slot_ms * fastrand::u64(..slots));
         Checker {
             id,
-            spec,
+            spec: Arc::new(spec),
             stats: book::target(&g.name, &t.name),
             durations: histogram!(m::HEALTH_CHECK_DURATION),
             prober,

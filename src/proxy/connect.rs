@@ -124,7 +124,6 @@ mod tests {
     use crate::config::Config;
     use crate::group::snapshot::TargetSnap;
     use crate::group::GroupStatus;
-    use std::sync::Arc;
 
     fn group(all_down: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
         let text = format!(
@@ -155,7 +154,7 @@ mod tests {
         );
         let cfg = Config::parse(&text).unwrap();
         GroupSnap {
-            config: Arc::new(cfg.groups[0].clone()),
+            config: cfg.groups[0].clone(),
             epoch: 1,
             status: GroupStatus::Primary,
             active,

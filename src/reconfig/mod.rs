@@ -181,7 +181,7 @@ impl Reconfig {
 /// memory (a target kept by name keeps counting).
 fn forget_removed_targets(new: &Config) {
     let groups: HashMap<&str, &crate::config::GroupConfig> =
-        new.groups.iter().map(|g| (g.name.as_str(), g)).collect();
+        new.groups.iter().map(|g| (g.name.as_str(), &**g)).collect();
     crate::metrics::book::retain(|group, target| {
         groups
             .get(group)
