@@ -14,6 +14,7 @@ pub mod health;
 pub mod hooks;
 pub mod http1;
 pub mod local_error;
+pub mod memory;
 pub mod metrics;
 pub mod proxy;
 pub mod reconfig;

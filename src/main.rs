@@ -157,14 +157,6 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// Gives the OS back the pages the allocator holds but nothing uses, such as what parsing
-/// a config of a thousand groups left behind; otherwise they stay resident for the life
-/// of the process (mimalloc purges a thread's free pages only when that thread allocates).
-fn release_free_memory() {
-    // SAFETY: mi_collect only returns free memory to the OS; any thread may call it.
-    unsafe { libmimalloc_sys::mi_collect(true) };
-}
-
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -176,7 +168,7 @@ fn run(path: &std::path::Path, fresh_state: bool) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    release_free_memory();
+    failoverd::memory::release_free();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {

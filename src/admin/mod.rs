@@ -161,10 +161,8 @@ async fn metrics(State(ctx): State<AdminCtx>) -> Response {
 }
 
 async fn groups(State(ctx): State<AdminCtx>) -> Response {
-    let snap = ctx.snapshot.load();
-    let list: Vec<_> = snap.groups.iter().map(|g| views::group(g)).collect();
-    Json(json!({ "version": snap.version, "generation": snap.generation, "groups": list }))
-        .into_response()
+    let body = axum::body::Body::from_stream(views::groups_json(ctx.snapshot.load_full()));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn group(State(ctx): State<AdminCtx>, Path(name): Path<String>) -> Response {

@@ -11,8 +11,8 @@
 //! and the narration prints the addresses bound.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

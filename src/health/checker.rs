@@ -10,6 +10,7 @@
 //! check is unchanged keeps its checker, its id and its schedule, so a storm of reloads
 //! never delays a verdict.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use tracing::debug;
 
 use super::probe::{ProbeSetupError, Prober};
 use super::schedule::{self, Order};
-use crate::config::{CheckKind, Config, GroupConfig, TargetAddress, TargetConfig};
+use crate::config::{CheckKind, Config, GroupConfig, HealthConfig, TargetAddress, TargetConfig};
 use crate::critical::Subsystems;
 use crate::group::supervisor::{CheckReport, SupervisorHandle};
 use crate::metrics as m;
@@ -35,31 +36,49 @@ use crate::metrics::book::{self, TargetStats};
 pub type CheckId = u64;
 
 /// What a checker is made of: when any of it changes, the checker restarts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Spec {
-    kind: CheckKind,
+#[derive(PartialEq, Eq)]
+struct Spec<'a> {
+    kind: &'a CheckKind,
     port: u16,
     interval: Duration,
     timeout: Duration,
-    address: TargetAddress,
+    address: &'a TargetAddress,
 }
 
-impl Spec {
-    fn of(g: &GroupConfig, t: &TargetConfig) -> Spec {
+impl Spec<'_> {
+    fn of<'a>(g: &'a GroupConfig, t: &'a TargetConfig) -> Spec<'a> {
         let h = &g.health;
         Spec {
-            kind: h.kind.clone(),
+            kind: &h.kind,
             port: h.port,
             interval: h.interval,
             timeout: h.timeout,
-            address: t.address.clone(),
+            address: &t.address,
         }
     }
 }
 
-/// A running checker as the plan sees it: its spec is shared with the checker itself.
+/// A target in the config it is checked by: what a checker reads its settings from, shared
+/// with the config rather than copied (20,000 copies were megabytes).
+#[derive(Clone)]
+struct Target {
+    group: Arc<GroupConfig>,
+    index: usize,
+}
+
+impl Target {
+    fn config(&self) -> &TargetConfig {
+        &self.group.targets[self.index]
+    }
+
+    fn spec(&self) -> Spec<'_> {
+        Spec::of(&self.group, self.config())
+    }
+}
+
+/// A running checker as the plan sees it.
 struct Running {
-    spec: Arc<Spec>,
+    target: Target,
     id: CheckId,
 }
 
@@ -107,26 +126,27 @@ impl Checkers {
     pub fn plan(&self, config: &Config) -> Result<Plan, ProbeSetupError> {
         let mut next_id = self.next_id;
         let (mut ids, mut start, mut keep) = (Vec::new(), Vec::new(), Vec::new());
+        let mut probers = Probers::default();
         for g in &config.groups {
-            let mut prober: Option<Arc<Prober>> = None;
             let mut group_ids = Vec::with_capacity(g.targets.len());
-            for t in &g.targets {
+            for (index, t) in g.targets.iter().enumerate() {
                 let key = (g.name.clone(), t.name.clone());
                 let spec = Spec::of(g, t);
                 let running = self.running.get(&g.name).and_then(|ts| find(ts, &t.name));
-                if let Some(r) = running.filter(|r| *r.spec == spec) {
+                if let Some(r) = running.filter(|r| r.target.spec() == spec) {
                     group_ids.push(r.id);
                     keep.push(key);
                     continue;
                 }
-                let prober = match &prober {
-                    Some(p) => p.clone(),
-                    None => prober.insert(Arc::new(Prober::new(&g.health)?)).clone(),
-                };
+                let prober = probers.get(&g.health)?;
                 let id = next_id;
                 next_id += 1;
                 group_ids.push(id);
-                let checker = Checker::new(id, g, t, prober, spec);
+                let target = Target {
+                    group: g.clone(),
+                    index,
+                };
+                let checker = Checker::new(id, target, prober);
                 start.push((key.0, key.1, checker));
             }
             ids.push(group_ids);
@@ -163,7 +183,9 @@ impl Checkers {
         });
         let mut running = ByGroup::with_capacity(self.running.len().max(plan.start.len()));
         for (group, target) in plan.keep {
-            let Some(ts) = self.running.get_mut(&group) else { continue };
+            let Some(ts) = self.running.get_mut(&group) else {
+                continue;
+            };
             if let Some(at) = ts.iter().position(|(t, _)| *t == target) {
                 let kept = ts.swap_remove(at).1;
                 running.entry(group).or_default().push((target, kept));
@@ -176,11 +198,14 @@ impl Checkers {
         }
         // One start for the whole plan, so neighbours in a slot still fire together.
         let start = Instant::now();
-        for (group, target, mut checker) in plan.start {
+        for (group, name, mut checker) in plan.start {
             checker.place(start);
-            let (id, spec) = (checker.id, checker.spec.clone());
+            let (id, target) = (checker.id, checker.target.clone());
             let _ = orders.send(Order::Start(Box::new(checker)));
-            running.entry(group).or_default().push((target, Running { spec, id }));
+            running
+                .entry(group)
+                .or_default()
+                .push((name, Running { target, id }));
         }
         running.values_mut().for_each(Vec::shrink_to_fit);
         let count: usize = running.values().map(Vec::len).sum();
@@ -190,18 +215,43 @@ impl Checkers {
     }
 }
 
+/// Probes shared by the groups whose checks are alike (the same kind and timeout): 10,000
+/// tcp-checked groups need one, not 10,000. Only the last few kinds are remembered, so a
+/// config of all-different checks costs no search.
+#[derive(Default)]
+struct Probers<'a> {
+    recent: std::collections::VecDeque<(&'a HealthConfig, Arc<Prober>)>,
+}
+
+impl<'a> Probers<'a> {
+    const REMEMBERED: usize = 16;
+
+    fn get(&mut self, h: &'a HealthConfig) -> Result<Arc<Prober>, ProbeSetupError> {
+        let alike =
+            |(seen, _): &&(&HealthConfig, _)| seen.kind == h.kind && seen.timeout == h.timeout;
+        if let Some((_, p)) = self.recent.iter().find(alike) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(Prober::new(h)?);
+        if self.recent.len() == Self::REMEMBERED {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((h, p.clone()));
+        Ok(p)
+    }
+}
+
 fn find<'a>(targets: &'a [(String, Running)], name: &str) -> Option<&'a Running> {
     targets.iter().find(|(t, _)| t == name).map(|(_, r)| r)
 }
 
 pub(super) struct Checker {
     pub(super) id: CheckId,
-    spec: Arc<Spec>,
+    target: Target,
     /// The target's counters (rendered at scrape) and the fleet-wide duration histogram.
     stats: Arc<TargetStats>,
     durations: Histogram,
     prober: Arc<Prober>,
-    host: String,
     /// Where in the interval this checker's first check falls (a whole number of slots).
     offset: Duration,
     /// When the next check is due (set by the scheduler when it takes the checker).
@@ -222,25 +272,19 @@ pub(super) enum Outcome {
 }
 
 impl Checker {
-    fn new(
-        id: CheckId,
-        g: &GroupConfig,
-        t: &TargetConfig,
-        prober: Arc<Prober>,
-        spec: Spec,
-    ) -> Checker {
+    fn new(id: CheckId, target: Target, prober: Arc<Prober>) -> Checker {
         // Spread first checks over the interval so a thousand targets are not probed at
         // once, in whole slots so that neighbours fire together.
         let slot_ms = SLOT.as_millis() as u64;
-        let slots = (spec.interval.as_millis() as u64 / slot_ms).max(1);
+        let interval = target.group.health.interval;
+        let slots = (interval.as_millis() as u64 / slot_ms).max(1);
         let offset = Duration::from_millis(slot_ms * fastrand::u64(..slots));
         Checker {
             id,
-            spec: Arc::new(spec),
-            stats: book::target(&g.name, &t.name),
+            stats: book::target(&target.group.name, &target.config().name),
+            target,
             durations: histogram!(m::HEALTH_CHECK_DURATION),
             prober,
-            host: host_text(t),
             offset,
             due: Instant::now() + offset,
         }
@@ -258,7 +302,12 @@ impl Checker {
     /// Moves `due` to the next tick of the interval after `now`; ticks that passed while
     /// a check ran long are skipped, not made up.
     pub(super) fn reschedule(&mut self, now: Instant) {
-        let interval = self.spec.interval.max(Duration::from_millis(1));
+        let interval = self
+            .target
+            .group
+            .health
+            .interval
+            .max(Duration::from_millis(1));
         self.due += interval;
         if self.due <= now {
             let behind = now.duration_since(self.due).as_nanos() / interval.as_nanos() + 1;
@@ -288,7 +337,8 @@ impl Checker {
         };
         for addr in addrs {
             let started = Instant::now();
-            let result = self.prober.probe(addr, &self.host).await;
+            let host = host_text(self.target.config());
+            let result = self.prober.probe(addr, &host).await;
             let took = started.elapsed();
             self.durations.record(took.as_secs_f64());
             match result {
@@ -308,14 +358,17 @@ impl Checker {
     }
 
     async fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
-        let port = self.spec.port;
-        match &self.spec.address {
+        let (port, timeout) = (
+            self.target.group.health.port,
+            self.target.group.health.timeout,
+        );
+        match &self.target.config().address {
             TargetAddress::Ips(ips) => {
                 Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
             }
             TargetAddress::Host(h) => {
                 let lookup = tokio::net::lookup_host((h.as_str(), port));
-                match tokio::time::timeout(self.spec.timeout, lookup).await {
+                match tokio::time::timeout(timeout, lookup).await {
                     Ok(Ok(mut addrs)) => addrs
                         .next()
                         .map(|a| vec![a])
@@ -328,9 +381,14 @@ impl Checker {
     }
 }
 
-fn host_text(t: &TargetConfig) -> String {
+/// The target's address as the probe's default Host header and SNI.
+fn host_text(t: &TargetConfig) -> Cow<'_, str> {
     match &t.address {
-        TargetAddress::Host(h) => h.clone(),
-        TargetAddress::Ips(ips) => ips.first().map(|ip| ip.to_string()).unwrap_or_default(),
+        TargetAddress::Host(h) => Cow::Borrowed(h),
+        TargetAddress::Ips(ips) => ips
+            .first()
+            .map(|ip| ip.to_string())
+            .unwrap_or_default()
+            .into(),
     }
 }

@@ -137,10 +137,19 @@ pub(super) async fn run(
         in_flight: FuturesUnordered::new(),
         cap: usize::MAX,
     };
+    // One timer, moved only when the next due time changes: a new timer per wake-up cost
+    // a registration and a cancellation in the runtime's timer wheel per check.
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         let now = Instant::now();
         s.start_due(now);
         let next = s.next_wake();
+        if let Some(at) = next.filter(|at| armed != Some(*at)) {
+            timer.as_mut().reset(at);
+        }
+        armed = next;
         tokio::select! {
             _ = stop.cancelled() => return,
             order = orders.recv() => match order {
@@ -154,7 +163,7 @@ pub(super) async fn run(
                     supervisor.report(report).await;
                 }
             }
-            _ = tokio::time::sleep_until(next.unwrap_or(now)), if next.is_some() => {}
+            _ = &mut timer, if next.is_some() => armed = None,
         }
     }
 }

@@ -125,6 +125,8 @@ impl Reconfig {
 
     async fn reload(&mut self, actor: &str) -> Result<u64, String> {
         let result = self.try_reload(actor).await;
+        // Parsing and (with the supervisor, on this same thread) rebuilding are done.
+        crate::memory::release_free();
         let label = if result.is_ok() { "ok" } else { "error" };
         counter!(m::CONFIG_RELOADS_TOTAL, "result" => label).increment(1);
         if let Err(e) = &result {

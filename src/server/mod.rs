@@ -129,6 +129,8 @@ pub async fn run(
     spawn_admin(bound.admin, &config, admin_ctx, &run);
     // Everything is bound and running: what is open now stays outside the budget.
     crate::fd_budget::apply(&config);
+    // Building every group and DNS answer (on this thread) is done.
+    crate::memory::release_free();
 
     // A subsystem that dies cancels the root, which stops the process like a signal does.
     tokio::select! {

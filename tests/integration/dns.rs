@@ -345,12 +345,23 @@ async fn tcp_answers_pipelined_queries_in_order() {
 async fn udp_threads_are_named_one_per_cpu_and_end_on_shutdown() {
     let mut f = Failoverd::start(&static_config()).await;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let named = std::fs::read_dir(format!("/proc/{}/task", f.pid()))
-        .expect("read /proc/PID/task")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim_end() == "failoverd-dns")
-        .count();
-    assert_eq!(named, cpus, "one UDP thread per CPU for the one address");
+    let pid = f.pid();
+    let named = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("read /proc/PID/task")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim_end() == "failoverd-dns")
+            .count()
+    };
+    // A thread names itself once it runs, which on a busy machine can be after the log
+    // line the harness waited for.
+    eventually(
+        Duration::from_secs(5),
+        "one UDP thread per CPU for the one address",
+        || async { (named() == cpus).then_some(()) },
+    )
+    .await;
+    assert_eq!(named(), cpus, "no more than one per CPU");
     let m = ask_type(f.dns[0], Via::Udp, APP, RecordType::A).await;
     assert_eq!(m.response_code, ResponseCode::NoError);
 

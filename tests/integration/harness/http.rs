@@ -61,19 +61,48 @@ pub async fn http_request(
             .and_then(|l| l.split(' ').nth(1))
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let headers = lines
+        let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        let body = if chunked {
+            dechunk(body)?
+        } else {
+            body.to_string()
+        };
         Ok(HttpResponse {
             status,
             headers,
-            body: body.to_string(),
+            body,
         })
     };
     tokio::time::timeout(Duration::from_secs(5), fut)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "http_request timed out"))?
+}
+
+/// A chunked body (RFC 9112 section 7.1) as one text; an error if it is cut or malformed.
+fn dechunk(mut rest: &str) -> std::io::Result<String> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest
+            .split_once("\r\n")
+            .ok_or_else(|| bad("chunk size line"))?;
+        let size = size.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| bad("chunk size"))?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let data = after.get(..size).ok_or_else(|| bad("chunk cut short"))?;
+        out.push_str(data);
+        rest = after[size..]
+            .strip_prefix("\r\n")
+            .ok_or_else(|| bad("chunk end"))?;
+    }
 }
 
 /// One HTTP/1.1 GET with `Connection: close`: (status, body).
