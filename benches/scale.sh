@@ -42,16 +42,17 @@ if [ "${NO_BUILD:-}" != 1 ]; then
     if [ "$PROFILE" = release ]; then
         # Apart: built together with an example, the binary would get the tests'
         # fault-injection feature (the package dev-depends on itself).
-        cargo build --locked --release --example scale >&2
+        cargo build --locked --release --example scale --example loadgen >&2
         cargo build --locked --release --bin failoverd >&2
     else
         # Together, as cargo test built them: its dependencies are reused (the feature is
         # inert unless its environment variable asks for a fault).
-        cargo build --locked --bin failoverd --example scale >&2
+        cargo build --locked --bin failoverd --example scale --example loadgen >&2
     fi
 fi
-if ! [ -x "$TARGET/failoverd" ] || ! [ -x "$TARGET/examples/scale" ]; then
-    echo "scale: no $TARGET/failoverd or $TARGET/examples/scale" >&2
+if ! [ -x "$TARGET/failoverd" ] || ! [ -x "$TARGET/examples/scale" ] ||
+    ! [ -x "$TARGET/examples/loadgen" ]; then
+    echo "scale: no $TARGET/failoverd, $TARGET/examples/scale or $TARGET/examples/loadgen" >&2
     exit 1
 fi
 if [ -n "$HAPROXY" ] && ! [ -x "$HAPROXY" ]; then
@@ -87,5 +88,33 @@ print(f"| {r['groups']:,} | {f(r['up_s'])} | {f(r['cpu_pct'])} | {f(r['rss_mib']
       f"{f(r['reload_s'], 2)} | {r['reload_dns_failed']} of {r['reload_dns_ok'] + r['reload_dns_failed']} / "
       f"{r['reload_proxy_failed']} of {r['reload_proxy_ok'] + r['reload_proxy_failed']} | "
       f"{f(r['failover_s'])} | {r['dns_backup']:,} of {r['groups']:,} | {hap} |")
+PY
+done
+
+# The kernel's own part: the system calls of the same checks in a bare loop (up to 10,000
+# groups; a Python loop cannot keep the pace of more), against loadgen's echo server.
+echo
+echo "| groups | checks a second | a bare loop of the checks' system calls: kernel / user, % of a core |"
+echo "|---|---|---|"
+echo_pid=
+trap '[ -n "$echo_pid" ] && kill "$echo_pid" 2> /dev/null; true' EXIT
+for n in $SCALE_GROUPS; do
+    [ "$n" -le 10000 ] || continue
+    rate=$((2 * n * 1000 / SCALE_INTERVAL))
+    port=$("$TARGET/examples/loadgen" free-ports --count 1)
+    "$TARGET/examples/loadgen" echo --listen "127.0.0.2:$port" --listen "127.0.0.3:$port" \
+        --threads 1 --max-seconds 120 > /dev/null 2>&1 &
+    echo_pid=$!
+    sleep 0.5
+    floor=$(python3 benches/lib/check_floor.py "127.0.0.2:$port" "127.0.0.3:$port" \
+        --rate "$rate" --seconds "$SCALE_STEADY")
+    kill "$echo_pid" 2> /dev/null || true
+    wait "$echo_pid" 2> /dev/null || true
+    echo_pid=
+    echo "$floor" >&2
+    python3 - "$n" "$floor" << 'PY'
+import json, sys
+r = json.loads(sys.argv[2])
+print(f"| {int(sys.argv[1]):,} | {r['checks_per_sec']:,} | {r['kernel_pct']} / {r['user_pct']} |")
 PY
 done
