@@ -4,6 +4,7 @@
 //! values, so no other module re-validates or sees a raw string.
 
 mod admin_rules;
+mod cluster_rules;
 mod cross_rules;
 mod dns_tcp_rules;
 pub mod duration;
@@ -29,6 +30,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub state: StateConfig,
     pub proxy: ProxyConfig,
+    /// Several instances through etcd; `None`: this process decides alone.
+    pub cluster: Option<ClusterConfig>,
     /// Shared: the supervisor, the checkers and a reload's copy of the config hold the
     /// same groups rather than copies (10,000 groups are megabytes).
     pub groups: Vec<Arc<GroupConfig>>,
@@ -115,6 +118,34 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<redacted>)")
     }
+}
+
+/// `[cluster]`: this instance is one of several that agree through etcd.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `http://host:port` or `https://host:port`, one scheme for all.
+    pub endpoints: Vec<String>,
+    /// Every key lives under it; starts and ends with `/`.
+    pub prefix: String,
+    /// Unique per instance.
+    pub instance: String,
+    /// An instance unheard of for this long is gone (and a leader stops leading).
+    pub lease_ttl: Duration,
+    pub tls: Option<ClusterTls>,
+    pub auth: Option<ClusterAuth>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    pub ca: PathBuf,
+    /// Client certificate and key, for etcd's client-certificate authentication.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterAuth {
+    pub user: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone)]

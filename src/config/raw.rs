@@ -22,9 +22,31 @@ pub struct RawConfig {
     /// TCP proxy settings shared by every listener.
     #[serde(default)]
     pub proxy: RawProxy,
+    /// Several instances agreeing through etcd.
+    pub cluster: Option<RawCluster>,
     /// Failover groups.
     #[serde(default, rename = "group")]
     pub groups: Vec<RawGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// Only "etcd".
+    pub backend: String,
+    pub endpoints: Vec<String>,
+    /// Key prefix, default "/failoverd/".
+    pub prefix: Option<String>,
+    /// This instance's name, default the host name.
+    pub instance: Option<String>,
+    /// Default 5s.
+    #[serde(default, with = "serde_opt")]
+    pub lease_ttl: Option<Duration>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

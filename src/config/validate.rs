@@ -56,8 +56,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config> {
         admin,
         state,
         proxy,
+        cluster,
         groups,
     } = raw;
+    let cluster = cluster
+        .map(super::cluster_rules::validate_cluster)
+        .transpose()?;
     let dns = dns.map(validate_dns).transpose()?;
     let admin = validate_admin(admin)?;
     if state.path.trim().is_empty() {
@@ -103,6 +107,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config> {
         admin,
         state,
         proxy,
+        cluster,
         groups: out,
     })
 }

@@ -205,3 +205,58 @@ fn admin_tokens_are_checked_and_required_off_loopback() {
         .matches("a-very-secret-value-123"));
     assert!(!cfg.admin.tokens[0].secret.matches("a-very-secret-value-12"));
 }
+
+/// `[cluster]` with its defaults, and with TLS and credentials from files.
+#[test]
+fn cluster_defaults_and_files() {
+    let base = config(
+        "127.0.0.1:9090",
+        "kind = \"tcp\"",
+        "127.0.0.1:8080",
+        "\"192.0.2.1\"",
+    );
+    let plain = format!(
+        "[cluster]\nbackend = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379\"]\n\
+         instance = \"ns1\"\n{base}"
+    );
+    let c = Config::parse(&plain).unwrap().cluster.expect("cluster");
+    assert_eq!(c.prefix, "/failoverd/");
+    assert_eq!(c.lease_ttl, Duration::from_secs(5));
+    assert!(c.tls.is_none() && c.auth.is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (ca, pw) = (file("ca.pem", "x"), file("pw", "s3cret\n"));
+    let (cert, key) = (file("c.pem", "x"), file("k.pem", "x"));
+    let tls = format!(
+        "[cluster]\nbackend = \"etcd\"\nendpoints = [\"https://10.0.0.5:2379\"]\n\
+         instance = \"ns2\"\nprefix = \"/f/prod/\"\nlease_ttl = \"3s\"\nca_file = \"{ca}\"\n\
+         cert_file = \"{cert}\"\nkey_file = \"{key}\"\nusername = \"fo\"\npassword_file = \"{pw}\"\n{base}"
+    );
+    let c = Config::parse(&tls).unwrap().cluster.expect("cluster");
+    assert_eq!(
+        (c.prefix.as_str(), c.instance.as_str()),
+        ("/f/prod/", "ns2")
+    );
+    let auth = c.auth.expect("auth");
+    assert_eq!(auth.user, "fo");
+    assert!(
+        auth.password.matches("s3cret"),
+        "the first line, without its newline"
+    );
+    assert!(c.tls.expect("tls").identity.is_some());
+
+    let empty = file("empty", "");
+    let bad = tls.replace(&pw, &empty);
+    assert!(error(&bad).contains("is empty"), "{}", error(&bad));
+    let mixed = plain.replace("http://127.0.0.1:2379", "http://127.0.0.1:2379?x=1");
+    assert!(
+        error(&mixed).contains("must be http://HOST:PORT"),
+        "{}",
+        error(&mixed)
+    );
+}
