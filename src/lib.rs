@@ -2,6 +2,7 @@
 //! snapshot; the TCP proxy, the DNS server and the admin API all serve from that snapshot.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod critical;
 pub mod demo;

@@ -53,6 +53,8 @@ pub struct AdminCtx {
     pub tokens: Tokens,
     /// What `/ready` reports beside draining.
     pub subsystems: Subsystems,
+    /// The etcd session's view (`None`: no `[cluster]`, this process decides alone).
+    pub cluster: Option<crate::cluster::StatusReader>,
 }
 
 /// Every endpoint, behind the admission layers (see `layers.rs`): `/live` and `/ready` open,
@@ -64,6 +66,7 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         .route("/v1/groups", get(groups))
         .route("/v1/groups/{group}", get(group))
         .route("/v1/events", get(events))
+        .route("/v1/cluster", get(cluster))
         .route_layer(from_fn_with_state(tokens.clone(), layers::require_read));
     let operate = Router::new()
         .route("/v1/groups/{group}/switch", post(operate::switch))
@@ -158,6 +161,14 @@ async fn metrics(State(ctx): State<AdminCtx>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `GET /v1/cluster`: this instance's view of the cluster, or `{"backend": "local"}`.
+async fn cluster(State(ctx): State<AdminCtx>) -> Response {
+    match &ctx.cluster {
+        Some(status) => Json(status.borrow().clone()).into_response(),
+        None => Json(json!({ "backend": "local" })).into_response(),
+    }
 }
 
 async fn groups(State(ctx): State<AdminCtx>) -> Response {

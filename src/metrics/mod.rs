@@ -39,6 +39,9 @@ pub const SNAPSHOT_PUBLISHES_TOTAL: &str = "failoverd_snapshot_publishes_total";
 pub const SNAPSHOT_GROUPS_REBUILT_TOTAL: &str = "failoverd_snapshot_groups_rebuilt_total";
 pub const DNS_NAMES_REBUILT_TOTAL: &str = "failoverd_dns_names_rebuilt_total";
 pub const TARGET_CHECK_DURATION: &str = "failoverd_target_check_duration_seconds";
+pub const CLUSTER_CONNECTED: &str = "failoverd_cluster_connected";
+pub const CLUSTER_IS_LEADER: &str = "failoverd_cluster_is_leader";
+pub const CLUSTER_MEMBERS: &str = "failoverd_cluster_members";
 
 /// Every metric name, for the test that checks each has a HELP line.
 pub const ALL: &[&str] = &[
@@ -68,6 +71,9 @@ pub const ALL: &[&str] = &[
     SNAPSHOT_GROUPS_REBUILT_TOTAL,
     DNS_NAMES_REBUILT_TOTAL,
     TARGET_CHECK_DURATION,
+    CLUSTER_CONNECTED,
+    CLUSTER_IS_LEADER,
+    CLUSTER_MEMBERS,
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -111,6 +117,18 @@ pub async fn upkeep(handle: PrometheusHandle, stop: tokio_util::sync::Cancellati
 }
 
 fn describe() {
+    describe_gauge!(
+        CLUSTER_CONNECTED,
+        "1 while this instance holds a session with etcd ([cluster]); 0 while it serves the last decision it saw."
+    );
+    describe_gauge!(
+        CLUSTER_IS_LEADER,
+        "1 while this instance is the cluster's leader (the one that decides)."
+    );
+    describe_gauge!(
+        CLUSTER_MEMBERS,
+        "Live instances of the cluster as this instance sees them (0 while disconnected)."
+    );
     describe_counter!(
         TRANSITIONS_TOTAL,
         "Changes of a group's active targets, by cause."

@@ -83,6 +83,12 @@ pub async fn run(
     let background = run.background.clone();
     let stop_accepting = root.child_token();
     let threads = Threads::start(&config)?;
+    let cluster = config.cluster.clone().map(|c| {
+        let stop = root.child_token();
+        // On the main runtime, not the control thread: renewals must not queue behind
+        // thousands of checks.
+        crate::cluster::start(c, stop, &background, &tokio::runtime::Handle::current())
+    });
     let core = start_core(
         &run,
         &config,
@@ -125,6 +131,7 @@ pub async fn run(
         events: events.clone(),
         tokens,
         subsystems: subsystems.clone(),
+        cluster,
     };
     spawn_admin(bound.admin, &config, admin_ctx, &run);
     // Everything is bound and running: what is open now stays outside the budget.

@@ -2,6 +2,7 @@
 
 mod admin_tls;
 mod admission;
+mod cluster;
 mod config_cli;
 mod config_files;
 mod control;

@@ -15,13 +15,15 @@
 //! - `poll`: waiting with a deadline, and watching that something holds;
 //! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail;
 //! - `netns`: a network namespace per test, for rules that must not touch the host's;
-//! - `ports`: a port that refuses connections, held for as long as the test needs it.
+//! - `ports`: a port that refuses connections, held for as long as the test needs it;
+//! - `etcd`: a real three-member etcd cluster on loopback addresses of the test's own.
 
 #![allow(dead_code)]
 
 mod api;
 mod backends;
 mod config;
+mod etcd;
 mod http;
 mod netns;
 mod poll;
@@ -35,6 +37,7 @@ mod tls;
 pub use api::*;
 pub use backends::*;
 pub use config::*;
+pub use etcd::*;
 pub use http::*;
 pub use netns::*;
 pub use poll::*;

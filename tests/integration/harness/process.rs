@@ -155,6 +155,15 @@ impl Failoverd {
         f
     }
 
+    /// Kills this process (SIGKILL: no clean stop) and hands back its directory, to start
+    /// it again later with `StartOptions::dir`.
+    pub fn kill_keep_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let spare = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, spare)
+    }
+
     /// Stops this process (SIGKILL if still running) and starts a new one on the same
     /// directory and config file (so the same state file and event history), with `opts`'
     /// flags and environment (`opts.dir` is ignored).
