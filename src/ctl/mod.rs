@@ -111,6 +111,8 @@ enum Verb {
     },
     /// Reload the config file (validated first; a bad one is refused and the old one stays).
     Reload,
+    /// Show this instance's view of the cluster ([cluster]): connected, leader, members.
+    Cluster,
 }
 
 /// Durations as in the config file (`"500ms"`, `"5s"`); zero would fail every request.
@@ -197,6 +199,7 @@ async fn execute(args: CtlArgs) -> Result<String, Failure> {
         },
         Verb::Events { .. } => render::events(&answer),
         Verb::Reload => render::reloaded(&answer),
+        Verb::Cluster => render::cluster(&answer),
         verb => match action(verb) {
             Some(action) => render::confirmation(&action, &answer),
             None => String::new(),
@@ -289,6 +292,7 @@ fn request(verb: &Verb) -> (Method, String, Option<Value>) {
             (Method::GET, path, None)
         }
         Verb::Reload => (Method::POST, "/v1/reload".into(), None),
+        Verb::Cluster => (Method::GET, "/v1/cluster".into(), None),
     }
 }
 
@@ -312,7 +316,7 @@ fn action(verb: &Verb) -> Option<render::Action<'_>> {
         Verb::Drain { group, target } => Action::TargetState(group, target, "drain"),
         Verb::Maintenance { group, target } => Action::TargetState(group, target, "maintenance"),
         Verb::Enable { group, target } => Action::TargetState(group, target, "enabled"),
-        Verb::Status { .. } | Verb::Events { .. } | Verb::Reload => return None,
+        Verb::Status { .. } | Verb::Events { .. } | Verb::Reload | Verb::Cluster => return None,
     })
 }
 

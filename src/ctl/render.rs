@@ -96,6 +96,41 @@ pub fn reloaded(answer: &Value) -> String {
     )
 }
 
+/// `ctl cluster`: whether this instance is connected to etcd, who leads, who is alive.
+pub fn cluster(answer: &Value) -> String {
+    if answer["backend"] == "local" {
+        return "no [cluster]: this instance decides alone (its state file)\n".into();
+    }
+    let members: Vec<&str> = answer["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out = format!("instance   {}\n", text(&answer["instance"]));
+    if answer["connected"] == true {
+        let role = if answer["is_leader"] == true {
+            " (this instance)"
+        } else {
+            ""
+        };
+        out += &format!(
+            "etcd       connected, revision {}\n",
+            text(&answer["revision"])
+        );
+        out += &format!("leader     {}{role}\n", text(&answer["leader"]));
+    } else {
+        out += &format!(
+            "etcd       DISCONNECTED: serving the last decision seen ({})\n",
+            text(&answer["last_error"])
+        );
+    }
+    out += &format!(
+        "members    {} live: {}\n",
+        members.len(),
+        members.join(", ")
+    );
+    out
+}
+
 /// One line per event: time, id, kind, group, epoch, details as `key=value`.
 pub fn events(answer: &Value) -> String {
     let Some(list) = answer["events"].as_array() else {

@@ -78,6 +78,18 @@ async fn cluster_three_instances_elect_one_leader_and_another_when_it_is_killed(
         1,
         "exactly one leader: {leading:?}"
     );
+    let out = crate::ctl::ctl(&fs[0], &["cluster"]).await;
+    assert_eq!(out.code, Some(0));
+    assert!(
+        out.stdout.contains(&format!("leader     {leader}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("members    3 live: ns1, ns2, ns3"),
+        "{}",
+        out.stdout
+    );
     let scrape = fs[0].metrics().await;
     assert_eq!(metric(&scrape, "failoverd_cluster_connected"), Some(1.0));
     assert_eq!(metric(&scrape, "failoverd_cluster_members"), Some(3.0));
@@ -137,6 +149,13 @@ async fn cluster_an_instance_reports_etcd_lost_and_found() {
     assert_eq!(
         metric(&f.metrics().await, "failoverd_cluster_connected"),
         Some(0.0)
+    );
+    let out = crate::ctl::ctl(&f, &["cluster"]).await;
+    assert!(
+        out.stdout
+            .contains("DISCONNECTED: serving the last decision seen"),
+        "{}",
+        out.stdout
     );
     for i in 0..3 {
         etcd.restart(i);

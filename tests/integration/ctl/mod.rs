@@ -24,9 +24,9 @@ fall = 1"#;
 
 /// What one ctl run printed, and how it exited.
 #[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
+pub(crate) struct Out {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
     stderr: String,
 }
 
@@ -71,7 +71,7 @@ async fn ctl_with(args: &[&str], env: &[(&str, &str)]) -> Out {
 }
 
 /// `failoverd ctl --admin http://ADMIN ARGS`.
-async fn ctl(f: &Failoverd, args: &[&str]) -> Out {
+pub(crate) async fn ctl(f: &Failoverd, args: &[&str]) -> Out {
     let admin = format!("http://{}", f.admin);
     let mut all = vec!["--admin", admin.as_str()];
     all.extend_from_slice(args);

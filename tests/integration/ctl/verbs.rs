@@ -129,6 +129,13 @@ async fn status_switch_release_and_refusals() {
         words(target_line(&table, "backup"))[4..],
         ["down", "enabled", "active"]
     );
+
+    // Without [cluster], `ctl cluster` says this instance decides alone.
+    let out = ctl(&f, &["cluster"]).await.ok();
+    assert_eq!(
+        out.stdout,
+        "no [cluster]: this instance decides alone (its state file)\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
