@@ -55,6 +55,7 @@ fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
 
 fn services() -> Services {
     Services {
+        cluster: None,
         store: None,
         events: Arc::new(EventLog::open(None, 16)),
         notices: None,

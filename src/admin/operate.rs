@@ -59,6 +59,7 @@ fn command_error(e: CommandError) -> Response {
         CommandError::NotFound(_) => StatusCode::NOT_FOUND,
         CommandError::Conflict(_) => StatusCode::CONFLICT,
         CommandError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        CommandError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(status, e.to_string())
 }

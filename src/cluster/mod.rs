@@ -9,26 +9,55 @@
 mod connect;
 mod session;
 mod status;
+mod sync;
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use status::StatusWriter;
 pub use status::{ClusterStatus, StatusReader};
 
+use sync::Sync;
+
 use crate::config::ClusterConfig;
+use crate::group::cluster_link::{ClusterLink, Role};
+use crate::group::supervisor::SupervisorHandle;
+
+/// The channels between the supervisor and the session, made before either starts.
+pub struct Wiring {
+    pub link: ClusterLink,
+    local: mpsc::UnboundedReceiver<crate::group::cluster_link::LocalVerdict>,
+    writes: mpsc::Receiver<crate::group::cluster_link::DecisionWrite>,
+}
+
+pub fn wiring() -> Wiring {
+    let (verdicts, local) = mpsc::unbounded_channel();
+    let (decisions, writes) = mpsc::channel(16);
+    Wiring {
+        link: ClusterLink {
+            verdicts,
+            decisions,
+        },
+        local,
+        writes,
+    }
+}
 
 /// Starts the session task on `runtime`; returns what it reports.
 pub fn start(
     cfg: ClusterConfig,
+    wiring: Wiring,
+    supervisor: SupervisorHandle,
     stop: CancellationToken,
     tracker: &tokio_util::task::TaskTracker,
     runtime: &tokio::runtime::Handle,
 ) -> StatusReader {
     let (writer, reader) = StatusWriter::new(&cfg.instance);
-    tracker.spawn_on(run(cfg, writer, stop), runtime);
+    let sync = Sync::new(supervisor, wiring.local, wiring.writes);
+    tracker.spawn_on(run(cfg, writer, sync, stop), runtime);
     reader
 }
 
@@ -36,20 +65,25 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 
 /// Sessions one after another until `stop`, with a growing pause between failed ones.
-async fn run(cfg: ClusterConfig, status: StatusWriter, stop: CancellationToken) {
+/// Between sessions this instance follows (decides nothing), keeps its own verdicts for
+/// the next session, and refuses the leader's commits it can no longer make.
+async fn run(cfg: ClusterConfig, status: StatusWriter, mut sync: Sync, stop: CancellationToken) {
     let keys = session::Keys::new(&cfg);
     let mut pause = FIRST_RETRY;
     while !stop.is_cancelled() {
         let ended = match connect::client(&cfg).await {
-            Ok(client) => match session::Session::open(client, &cfg, &keys, &status).await {
-                Ok(s) => {
-                    pause = FIRST_RETRY;
-                    s.run(&stop).await
+            Ok(client) => {
+                match session::Session::open(client, &cfg, &keys, &status, &mut sync).await {
+                    Ok(s) => {
+                        pause = FIRST_RETRY;
+                        s.run(&stop, &mut sync).await
+                    }
+                    Err(err) => Err(err),
                 }
-                Err(err) => Err(err),
-            },
+            }
             Err(err) => Err(err),
         };
+        sync.set_role(Role::Follower).await;
         let Err(err) = ended else { break };
         if status.get().connected || pause == FIRST_RETRY {
             warn!(instance = %cfg.instance, error = %err, "cluster session ended; serving the last decision seen, reconnecting");
@@ -61,9 +95,16 @@ async fn run(cfg: ClusterConfig, status: StatusWriter, stop: CancellationToken) 
             s.members.clear();
             s.last_error = Some(err);
         });
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(pause) => {}
+        let until = tokio::time::Instant::now() + pause;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(until) => break,
+                Some(v) = sync.local.recv() => { sync.record_own(v); }
+                Some(w) = sync.writes.recv() => {
+                    let _ = w.reply.send(Err("etcd is unreachable: nothing can be committed".into()));
+                }
+            }
         }
         pause = (pause * 2).min(LAST_RETRY);
     }

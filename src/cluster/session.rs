@@ -22,13 +22,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::status::StatusWriter;
+use super::sync::{self, Sync};
 use crate::config::ClusterConfig;
+use crate::group::cluster_link::Role;
 
 /// The keys of one cluster, under its prefix.
 pub(super) struct Keys {
+    pub prefix: String,
     pub members: String,
     pub leader: String,
     pub me: String,
+    pub verdicts: String,
+    pub decisions: String,
 }
 
 impl Keys {
@@ -37,6 +42,9 @@ impl Keys {
         Keys {
             me: format!("{members}{}", cfg.instance),
             leader: format!("{}leader", cfg.prefix),
+            verdicts: format!("{}verdicts/", cfg.prefix),
+            decisions: format!("{}decisions/", cfg.prefix),
+            prefix: cfg.prefix.clone(),
             members,
         }
     }
@@ -73,6 +81,7 @@ impl<'a> Session<'a> {
         cfg: &'a ClusterConfig,
         keys: &'a Keys,
         status: &'a StatusWriter,
+        sync: &mut Sync,
     ) -> Result<Session<'a>, String> {
         let ttl = cfg.lease_ttl.as_secs().max(1) as i64;
         let granted = Instant::now();
@@ -88,10 +97,22 @@ impl<'a> Session<'a> {
             .put(keys.me.as_str(), member, Some(put))
             .await
             .map_err(e("member key"))?;
-        // Members and leader at one revision, then every change after it.
+        sync.reset();
+        sync.write_own(
+            &mut client,
+            &keys.prefix,
+            &cfg.instance,
+            lease,
+            sync.all_own_groups(),
+        )
+        .await?;
+        // Everything at one revision, then every change after it.
+        let all = || Some(GetOptions::new().with_prefix());
         let read = Txn::new().and_then([
-            TxnOp::get(keys.members.as_str(), Some(GetOptions::new().with_prefix())),
+            TxnOp::get(keys.members.as_str(), all()),
             TxnOp::get(keys.leader.as_str(), None),
+            TxnOp::get(keys.verdicts.as_str(), all()),
+            TxnOp::get(keys.decisions.as_str(), all()),
         ]);
         let snapshot = client.txn(read).await.map_err(e("read"))?;
         let revision = snapshot.header().map_or(0, |h| h.revision());
@@ -103,10 +124,13 @@ impl<'a> Session<'a> {
             )
             .await
             .map_err(e("watch"))?;
-        watch
-            .watch(keys.leader.as_str(), from(revision))
-            .await
-            .map_err(e("watch"))?;
+        for key in [&keys.leader, &keys.verdicts, &keys.decisions] {
+            let opts = from(revision).map(|o| match key == &keys.leader {
+                true => o,
+                false => o.with_prefix(),
+            });
+            watch.watch(key.as_str(), opts).await.map_err(e("watch"))?;
+        }
         let mut s = Session {
             client,
             cfg,
@@ -126,17 +150,18 @@ impl<'a> Session<'a> {
         for r in snapshot.op_responses() {
             if let TxnOpResponse::Get(g) = r {
                 for kv in g.kvs() {
-                    s.saw_put(kv);
+                    s.saw(sync, kv, true).await;
                 }
             }
         }
+        sync.tell(&s.members, None).await;
         s.campaign().await?;
-        s.publish(true);
+        s.publish(sync).await;
         Ok(s)
     }
 
     /// Runs until `stop` (then resigns: Ok) or until something ends the session (Err).
-    pub async fn run(mut self, stop: &CancellationToken) -> Result<(), String> {
+    pub async fn run(mut self, stop: &CancellationToken, sync: &mut Sync) -> Result<(), String> {
         let mut renew = tokio::time::interval(self.cfg.lease_ttl / 3);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await; // the first renewal went out with the lease
@@ -151,6 +176,24 @@ impl<'a> Session<'a> {
                     self.sent.push_back(Instant::now());
                 }
                 ack = self.acks.message() => self.renewed(ack.map_err(e("renew"))?)?,
+                Some(v) = sync.local.recv() => {
+                    let mut groups = BTreeSet::from([sync.record_own(v)]);
+                    while let Ok(v) = sync.local.try_recv() {
+                        groups.insert(sync.record_own(v));
+                    }
+                    let (prefix, me) = (&self.keys.prefix, &self.cfg.instance);
+                    sync.write_own(&mut self.client, prefix, me, self.lease, groups).await?;
+                }
+                Some(w) = sync.writes.recv() => {
+                    let result = match self.is_leader() {
+                        true => {
+                            let who = (self.keys.leader.as_str(), self.cfg.instance.as_str(), self.lease);
+                            sync::commit(&mut self.client, &self.keys.prefix, who, &w.groups).await
+                        }
+                        false => Err("this instance does not lead the cluster".into()),
+                    };
+                    let _ = w.reply.send(result);
+                }
                 _ = sleep_until(self.valid_until) => {
                     return Err(format!(
                         "lease not renewed within {}: no longer leading or counted",
@@ -163,15 +206,18 @@ impl<'a> Session<'a> {
                         return Err(format!("etcd: watch cancelled ({})", msg.cancel_reason()));
                     }
                     self.revision = self.revision.max(msg.header().map_or(0, |h| h.revision()));
+                    let members = self.members.len();
+                    let mut groups = BTreeSet::new();
                     for ev in msg.events() {
-                        match (ev.event_type(), ev.kv()) {
-                            (EventType::Put, Some(kv)) => self.saw_put(kv),
-                            (EventType::Delete, Some(kv)) => self.saw_delete(kv),
-                            _ => {}
+                        if let Some(kv) = ev.kv() {
+                            let put = ev.event_type() == EventType::Put;
+                            groups.extend(self.saw(sync, kv, put).await);
                         }
                     }
+                    let all = members != self.members.len();
+                    sync.tell(&self.members, (!all).then(|| groups.into_iter().collect())).await;
                     self.campaign().await?;
-                    self.publish(true);
+                    self.publish(sync).await;
                 }
             }
         }
@@ -187,6 +233,26 @@ impl<'a> Session<'a> {
             self.valid_until = sent + margin_of(ttl);
         }
         Ok(())
+    }
+
+    /// A key written (`put`) or deleted; returns the group of a verdict key.
+    async fn saw(&mut self, sync: &mut Sync, kv: &KeyValue, put: bool) -> Option<String> {
+        let key = String::from_utf8_lossy(kv.key()).to_string();
+        if let Some(rest) = key.strip_prefix(self.keys.verdicts.as_str()) {
+            return sync.saw_verdict(rest, put.then(|| kv.value()));
+        }
+        if let Some(group) = key.strip_prefix(self.keys.decisions.as_str()) {
+            if put {
+                sync.saw_decision(group, kv.value(), kv.mod_revision())
+                    .await;
+            }
+            return None;
+        }
+        match put {
+            true => self.saw_put(kv),
+            false => self.saw_delete(kv),
+        }
+        None
     }
 
     fn saw_put(&mut self, kv: &KeyValue) {
@@ -240,13 +306,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn publish(&self, connected: bool) {
+    /// Tells the status and the supervisor (its role) what this session knows now.
+    async fn publish(&self, sync: &mut Sync) {
         let (leader, is_leader) = match &self.leader {
             Some((name, mine)) => (Some(name.clone()), *mine),
             None => (None, false),
         };
+        sync.set_role(if is_leader {
+            Role::Leader
+        } else {
+            Role::Follower
+        })
+        .await;
         self.status.update(|s| {
-            s.connected = connected;
+            s.connected = true;
             s.leader = leader;
             s.is_leader = is_leader;
             s.members = self.members.iter().cloned().collect();

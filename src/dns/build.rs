@@ -50,6 +50,7 @@ struct Made {
 /// Owned by the supervisor: turns each new set of group states into `Answers`.
 pub struct AnswerBuilder {
     start_serial: u32,
+    fixed_serial: Option<u32>,
     zone: Arc<[u8]>,
     soa: SoaParts,
     /// NS targets, with the glue addresses of those inside the zone.
@@ -106,6 +107,7 @@ impl AnswerBuilder {
         }
         let mut builder = AnswerBuilder {
             start_serial,
+            fixed_serial: None,
             zone: encode::wire_name(&dns.zone).into(),
             soa,
             nameservers,
@@ -186,12 +188,21 @@ impl AnswerBuilder {
             }
         }
         Arc::new(Answers {
-            serial: self.start_serial.wrapping_add(version as u32),
+            serial: self
+                .fixed_serial
+                .unwrap_or_else(|| self.start_serial.wrapping_add(version as u32)),
             zone: self.zone.clone(),
             names: self.names.clone(),
             groups: self.nodes.clone(),
             nxdomain: self.nxdomain.clone(),
         })
+    }
+
+    /// Makes `serial` the SOA serial of every build from now on, instead of one derived
+    /// from the snapshot version: with a cluster, the etcd revision of the newest decision,
+    /// which every instance that saw the same decisions gives alike.
+    pub fn use_serial(&mut self, serial: u32) {
+        self.fixed_serial = Some(serial);
     }
 
     /// How many group names `build` has encoded.

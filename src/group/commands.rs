@@ -54,6 +54,10 @@ pub enum CommandError {
     Conflict(String),
     #[error("{0}")]
     Internal(String),
+    /// Cannot be decided here now (this instance does not lead the cluster, or etcd did not
+    /// take the decision): nothing changed; 503.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// What the hook runner is told: a transition or an operator action on a group.
@@ -122,6 +126,11 @@ impl Supervisor {
             }
             other => other,
         };
+        if self.role == super::cluster_link::Role::Follower {
+            return Err(CommandError::Unavailable(
+                "this instance does not lead the cluster: send the command to the leader (failoverd ctl cluster shows it)".into(),
+            ));
+        }
         let (gi, action) = self.locate(&command)?;
         let before = (
             self.groups[gi].machine.clone(),
@@ -141,6 +150,12 @@ impl Supervisor {
                 let msg = format!("cannot persist the decision, nothing changed: {e}");
                 self.record_admin(gi, action, actor, json!({ "error": msg }));
                 return Err(CommandError::Internal(msg));
+            }
+            if !self.commit_decided(&[gi]).await {
+                (self.groups[gi].machine, self.groups[gi].disconnect_gen) = before;
+                let msg = "etcd did not take the decision (this instance no longer leads, or etcd is unreachable): nothing changed";
+                self.record_admin(gi, action, actor, json!({ "error": msg }));
+                return Err(CommandError::Unavailable(msg.into()));
             }
         }
         self.record_admin(gi, action, actor, details);

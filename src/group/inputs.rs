@@ -43,6 +43,7 @@ pub(super) enum Input {
         actor: String,
         reply: oneshot::Sender<Result<u64, CommandError>>,
     },
+    Cluster(super::cluster_link::ClusterInput),
 }
 
 /// Cheap to clone: how checkers, the proxy and the admin API talk to the supervisor.
@@ -52,6 +53,13 @@ pub struct SupervisorHandle {
 }
 
 impl SupervisorHandle {
+    /// A handle whose supervisor is gone: everything sent to it is dropped (unit tests of
+    /// what talks to a supervisor without needing one).
+    #[cfg(test)]
+    pub fn detached() -> SupervisorHandle {
+        channel().0
+    }
+
     pub async fn report(&self, report: CheckReport) {
         // A closed channel means we are shutting down; the result no longer matters.
         let _ = self.tx.send(Input::Check(report)).await;
@@ -76,6 +84,11 @@ impl SupervisorHandle {
 
     /// Runs an operator command; returns the config generation once it is persisted and
     /// published.
+    /// What the etcd session learned (see `cluster_link`).
+    pub async fn cluster(&self, input: super::cluster_link::ClusterInput) {
+        let _ = self.tx.send(Input::Cluster(input)).await;
+    }
+
     pub async fn command(&self, command: Command, actor: &str) -> Result<u64, CommandError> {
         let (reply, rx) = oneshot::channel();
         let input = Input::Command {

@@ -1,6 +1,7 @@
 //! Group state: the pure failover state machine, the snapshot every reader serves from,
 //! and the supervisor, the single writer that turns health verdicts into new snapshots.
 
+pub mod cluster_link;
 mod commands;
 mod group_state;
 mod inputs;
@@ -16,7 +17,7 @@ mod verdicts;
 use serde::{Deserialize, Serialize};
 
 /// A target's health verdict. `Unknown` until the first verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     Unknown,

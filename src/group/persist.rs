@@ -34,7 +34,7 @@ impl Supervisor {
 }
 
 impl GroupState {
-    fn saved(&self) -> SavedGroup {
+    pub(super) fn saved(&self) -> SavedGroup {
         let names = |idx: &[usize]| {
             idx.iter()
                 .map(|&i| self.config.targets[i].name.clone())

@@ -33,6 +33,7 @@ use crate::metrics as m;
 use crate::store::events::EventLog;
 use crate::store::StateFile;
 
+use super::cluster_link::{ClusterLink, Role};
 pub use super::commands::{Command, CommandError, Notice, ReloadPlan};
 use super::inputs::Input;
 pub use super::inputs::{CheckReport, PassiveReport, SupervisorHandle};
@@ -47,6 +48,8 @@ pub struct Services {
     pub events: Arc<EventLog>,
     /// Transitions and commands, for the hook runner.
     pub notices: Option<Arc<NoticeQueue>>,
+    /// The etcd session's channels (`None`: no `[cluster]`).
+    pub cluster: Option<ClusterLink>,
 }
 
 pub struct Supervisor {
@@ -69,6 +72,15 @@ pub struct Supervisor {
     decided: Vec<(usize, Transition)>,
     /// Group index by name of the current config.
     pub(super) index: Arc<super::snapshot::GroupIndex>,
+    /// Alone without `[cluster]`; with it, follower until the session says leader.
+    pub(super) role: Role,
+    /// With `[cluster]`: the last decision of each group known committed in etcd (what a
+    /// failed commit goes back to), and the newest etcd revision of a decision seen (the
+    /// SOA serial, the same on every instance for the same decisions).
+    pub(super) committed: HashMap<String, crate::store::SavedGroup>,
+    pub(super) cluster_revision: i64,
+    /// A committed decision was applied since the state file was last written.
+    pub(super) unsaved: bool,
 }
 
 /// A deadline that never comes: the idle timer's value while no group waits for one.
@@ -106,7 +118,15 @@ impl Supervisor {
         let swap = Arc::new(ArcSwap::from_pointee(empty));
         let (notify, changed) = watch::channel(0);
         let (handle, rx) = super::inputs::channel();
+        let role = match services.cluster {
+            Some(_) => Role::Follower,
+            None => Role::Alone,
+        };
         let mut sup = Supervisor {
+            role,
+            committed: HashMap::new(),
+            cluster_revision: 0,
+            unsaved: false,
             dirty: (0..groups.len()).collect(),
             groups,
             generation: 0,
@@ -168,6 +188,7 @@ impl Supervisor {
         match input {
             Input::Check(report) => self.on_check(report),
             Input::Passive(report) => self.on_passive(report),
+            Input::Cluster(input) => self.on_cluster(input).await,
             Input::Command {
                 command,
                 actor,
@@ -210,6 +231,21 @@ impl Supervisor {
     /// switch still happens: serving the healthy target matters more), announced, then
     /// published once.
     pub(super) async fn flush(&mut self) {
+        if !self.decided.is_empty() && self.role == Role::Leader {
+            let mut groups: Vec<usize> = self.decided.iter().map(|(gi, _)| *gi).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            if !self.commit_decided(&groups).await {
+                // Not committed: not served, not announced (the groups went back).
+                self.decided.clear();
+            }
+        }
+        if self.unsaved && self.decided.is_empty() {
+            self.unsaved = false;
+            if let Err(e) = self.persist().await {
+                error!(error = %e, "cannot persist the cluster's decision locally");
+            }
+        }
         if !self.decided.is_empty() {
             if let Err(e) = self.persist().await {
                 error!(error = %e, "cannot persist the group decision; serving it anyway");
@@ -306,10 +342,14 @@ impl Supervisor {
             self.groups[gi].refresh();
         }
         let groups: Vec<Arc<GroupSnap>> = self.groups.iter().map(|g| g.published.clone()).collect();
-        let dns = self
-            .dns
-            .as_mut()
-            .map(|b| b.build(self.version, &groups, changed.iter().copied()));
+        let dns = self.dns.as_mut().map(|b| {
+            if self.role != Role::Alone {
+                // Revisions fit u32 for billions of decisions; wrapping is the SOA
+                // serial's own arithmetic (RFC 1982).
+                b.use_serial(self.cluster_revision as u32);
+            }
+            b.build(self.version, &groups, changed.iter().copied())
+        });
         let snap = Snapshot {
             version: self.version,
             generation: self.generation,

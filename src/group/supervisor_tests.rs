@@ -37,6 +37,7 @@ fn start() -> (SupervisorHandle, SnapshotReader, CancellationToken) {
     )
     .expect("config");
     let services = Services {
+        cluster: None,
         store: None,
         events: Arc::new(EventLog::open(None, 64)),
         notices: None,

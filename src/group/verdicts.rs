@@ -79,7 +79,13 @@ impl Supervisor {
         let g = &mut self.groups[gi];
         let (group, target) = (g.config.name.clone(), g.config.targets[ti].name.clone());
         let was_flapping = g.machine.targets()[ti].flapping;
-        let transition = g.machine.set_health(ti, verdict, now);
+        // With a cluster, this instance's verdict is one vote: shared, not decided on.
+        let alone = self.role == super::cluster_link::Role::Alone;
+        let transition = if alone {
+            g.machine.set_health(ti, verdict, now)
+        } else {
+            None
+        };
         let flapping = g.machine.targets()[ti].flapping;
         match verdict {
             Health::Down => {
@@ -100,6 +106,9 @@ impl Supervisor {
             .events
             .record("health", Some(&group), Some(g.machine.epoch()), details);
         self.decide(gi, transition);
+        if !alone {
+            self.share_verdict(gi, ti, verdict);
+        }
     }
 
     /// Time passed: holds may have ended, flapping targets may have calmed down.
@@ -110,7 +119,15 @@ impl Supervisor {
                 g.machine.targets().iter().filter(|t| t.flapping).count()
             };
             let before = flapping(&self.groups[i]);
-            let transition = self.groups[i].machine.tick(now);
+            // A follower serves committed decisions only: a failback its clock allows is
+            // the leader's to decide, so its machine goes back to the committed decision.
+            let follower = self.role == super::cluster_link::Role::Follower;
+            let committed = follower.then(|| self.groups[i].machine.decision());
+            let mut transition = self.groups[i].machine.tick(now);
+            if let Some(d) = committed {
+                self.groups[i].machine.restore(&d);
+                transition = None;
+            }
             if flapping(&self.groups[i]) != before {
                 info!(group = %self.groups[i].config.name, "target stable again: no longer flapping");
                 self.touch(i);

@@ -83,23 +83,25 @@ pub async fn run(
     let background = run.background.clone();
     let stop_accepting = root.child_token();
     let threads = Threads::start(&config)?;
-    let cluster = config.cluster.clone().map(|c| {
-        let stop = root.child_token();
-        // On the main runtime, not the control thread: renewals must not queue behind
-        // thousands of checks.
-        crate::cluster::start(c, stop, &background, &tokio::runtime::Handle::current())
-    });
+    let wiring = config.cluster.as_ref().map(|_| crate::cluster::wiring());
     let core = start_core(
         &run,
         &config,
-        saved.as_ref(),
-        store,
+        (saved.as_ref(), store),
         &events,
         &threads,
         bound.dns,
         &metrics,
         &stop_accepting,
+        wiring.as_ref().map(|w| w.link.clone()),
     )?;
+    let cluster = config.cluster.clone().zip(wiring).map(|(c, wiring)| {
+        let (stop, sup) = (root.child_token(), core.supervisor.clone());
+        // On the main runtime, not the control thread: renewals must not queue behind
+        // thousands of checks.
+        let rt = tokio::runtime::Handle::current();
+        crate::cluster::start(c, wiring, sup, stop, &background, &rt)
+    });
     let (handle, snapshot) = (core.supervisor.clone(), core.snapshot.clone());
 
     let proxy_rt = ProxyRuntime {

@@ -55,16 +55,17 @@ pub(super) struct Core {
 pub(super) fn start_core(
     run: &Scope,
     config: &Config,
-    saved: Option<&crate::store::State>,
-    store: StateFile,
+    (saved, store): (Option<&crate::store::State>, StateFile),
     events: &Arc<EventLog>,
     threads: &Threads,
     dns_sockets: Vec<dns::Listen>,
     metrics: &metrics_exporter_prometheus::PrometheusHandle,
     stop_accepting: &CancellationToken,
+    cluster: Option<crate::group::cluster_link::ClusterLink>,
 ) -> anyhow::Result<Core> {
     let notices = Arc::new(NoticeQueue::new());
     let services = Services {
+        cluster,
         store: Some(store),
         events: events.clone(),
         notices: Some(notices.clone()),

@@ -1,0 +1,87 @@
+//! One answer from every instance: the leader decides on the majority's verdicts, every
+//! instance serves what is committed in etcd, with one SOA serial.
+
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use tokio::time::Instant;
+
+use super::*;
+use crate::dns_client::*;
+use crate::harness::*;
+
+/// (active targets, epoch, SOA serial, A answer) as instance `f` serves them.
+async fn served(f: &Failoverd) -> (Vec<String>, u64, Option<u32>, Vec<String>) {
+    let g = f.group("app").await;
+    let soa = ask_type(f.dns[0], Via::Udp, "fo.test.", RecordType::SOA).await;
+    let a = ask_type(f.dns[0], Via::Udp, "app.fo.test.", RecordType::A).await;
+    (
+        active(&g),
+        g["epoch"].as_u64().unwrap_or(u64::MAX),
+        soa_serial(&soa),
+        answer_data(&a),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_dead_main_flips_every_instance_to_one_committed_decision() {
+    let Some(etcd) = EtcdCluster::start(3).await else {
+        return;
+    };
+    let (port, main, _backup) = http_stacks(MAIN, BACKUP);
+    let prefix = format!("/failoverd/test-{}/", std::process::id());
+    let mut fs = Vec::new();
+    for name in ["ns1", "ns2", "ns3"] {
+        fs.push(Failoverd::start(&instance_config(&etcd, name, port, &prefix)).await);
+    }
+    let refs: Vec<&Failoverd> = fs.iter().collect();
+    agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    let first = eventually(Duration::from_secs(10), "one answer: main", || async {
+        let mut seen = Vec::new();
+        for f in &fs {
+            seen.push(served(f).await);
+        }
+        let same = seen.windows(2).all(|w| w[0] == w[1]);
+        (same && seen[0].0 == ["main"] && seen[0].3 == [MAIN]).then(|| seen[0].clone())
+    })
+    .await;
+
+    main.stop();
+    let t0 = Instant::now();
+    // Polled by hand (every 20 ms) to note when each instance flipped.
+    let mut flipped: Vec<Option<Duration>> = vec![None; fs.len()];
+    while flipped.iter().any(Option::is_none) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "not all flipped: {flipped:?}"
+        );
+        for (i, f) in fs.iter().enumerate() {
+            if flipped[i].is_none() && served(f).await.3 == [BACKUP] {
+                flipped[i] = Some(t0.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let times: Vec<Duration> = flipped.into_iter().flatten().collect();
+    let spread = *times.iter().max().unwrap() - *times.iter().min().unwrap();
+    eprintln!("flipped after {times:?}: spread {spread:?}");
+    assert!(spread < Duration::from_secs(1), "spread {spread:?}");
+
+    // One decision everywhere: same active, epoch and serial, the serial grown.
+    let after = eventually(Duration::from_secs(5), "one answer: backup", || async {
+        let mut seen = Vec::new();
+        for f in &fs {
+            seen.push(served(f).await);
+        }
+        let same = seen.windows(2).all(|w| w[0] == w[1]);
+        (same && seen[0].0 == ["backup"]).then(|| seen[0].clone())
+    })
+    .await;
+    assert_eq!(after.1, first.1 + 1, "one transition, one epoch");
+    assert!(
+        after.2 > first.2,
+        "the SOA serial grew: {:?} -> {:?}",
+        first.2,
+        after.2
+    );
+}
