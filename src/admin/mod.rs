@@ -54,7 +54,7 @@ pub struct AdminCtx {
     /// What `/ready` reports beside draining.
     pub subsystems: Subsystems,
     /// The etcd session's view (`None`: no `[cluster]`, this process decides alone).
-    pub cluster: Option<crate::cluster::StatusReader>,
+    pub cluster: Option<crate::cluster::ClusterHandle>,
 }
 
 /// Every endpoint, behind the admission layers (see `layers.rs`): `/live` and `/ready` open,
@@ -166,7 +166,7 @@ async fn metrics(State(ctx): State<AdminCtx>) -> Response {
 /// `GET /v1/cluster`: this instance's view of the cluster, or `{"backend": "local"}`.
 async fn cluster(State(ctx): State<AdminCtx>) -> Response {
     match &ctx.cluster {
-        Some(status) => Json(status.borrow().clone()).into_response(),
+        Some(c) => Json(c.status.borrow().clone()).into_response(),
         None => Json(json!({ "backend": "local" })).into_response(),
     }
 }

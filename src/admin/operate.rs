@@ -15,6 +15,7 @@ use serde_json::json;
 use super::layers::Actor;
 use super::{error, group_view, AdminCtx};
 use crate::group::supervisor::{Command, CommandError};
+use crate::group::wire_command::WireCommand;
 use crate::group::AdminState;
 
 #[derive(Deserialize)]
@@ -48,7 +49,16 @@ async fn run(
         Ok(c) => c,
         Err(bad_request) => return error(StatusCode::BAD_REQUEST, bad_request),
     };
-    match ctx.supervisor.command(command, actor).await {
+    let answer = match (&ctx.cluster, WireCommand::of(&command)) {
+        // A follower decides nothing: the leader does, through etcd.
+        (Some(cluster), Some(wire)) if !cluster.leads() => {
+            let answer = cluster.forward(wire, actor).await;
+            ctx.supervisor.barrier().await;
+            answer
+        }
+        _ => ctx.supervisor.command(command, actor).await,
+    };
+    match answer {
         Ok(_) => group_view(ctx, group),
         Err(e) => command_error(e),
     }

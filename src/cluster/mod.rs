@@ -7,6 +7,7 @@
 //! keeps serving the last decision it saw (fail static) while it reconnects.
 
 mod connect;
+mod forward;
 mod session;
 mod status;
 mod sync;
@@ -24,13 +25,44 @@ use sync::Sync;
 
 use crate::config::ClusterConfig;
 use crate::group::cluster_link::{ClusterLink, Role};
-use crate::group::supervisor::SupervisorHandle;
+use crate::group::supervisor::{CommandError, SupervisorHandle};
+use crate::group::wire_command::{WireAnswer, WireCommand};
+use forward::Forward;
 
 /// The channels between the supervisor and the session, made before either starts.
 pub struct Wiring {
     pub link: ClusterLink,
     local: mpsc::UnboundedReceiver<crate::group::cluster_link::LocalVerdict>,
     writes: mpsc::Receiver<crate::group::cluster_link::DecisionWrite>,
+    asks: (mpsc::Sender<Forward>, mpsc::Receiver<Forward>),
+}
+
+/// What the admin API holds of the cluster: its status, and the way to the leader.
+#[derive(Clone)]
+pub struct ClusterHandle {
+    pub status: StatusReader,
+    asks: mpsc::Sender<Forward>,
+}
+
+impl ClusterHandle {
+    /// Whether this instance decides itself (else a command goes to the leader).
+    pub fn leads(&self) -> bool {
+        self.status.borrow().is_leader
+    }
+
+    /// Hands `command` to the leader through etcd; the answer is the leader's, after it
+    /// committed (or a 503 when no leader took it: nothing changed).
+    pub async fn forward(&self, command: WireCommand, actor: &str) -> WireAnswer {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let f = Forward {
+            command,
+            actor: actor.to_string(),
+            reply,
+        };
+        let gone = || CommandError::Unavailable("the cluster session is stopping".into());
+        self.asks.send(f).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
 }
 
 pub fn wiring() -> Wiring {
@@ -43,6 +75,7 @@ pub fn wiring() -> Wiring {
         },
         local,
         writes,
+        asks: mpsc::channel(64),
     }
 }
 
@@ -54,11 +87,16 @@ pub fn start(
     stop: CancellationToken,
     tracker: &tokio_util::task::TaskTracker,
     runtime: &tokio::runtime::Handle,
-) -> StatusReader {
+) -> ClusterHandle {
     let (writer, reader) = StatusWriter::new(&cfg.instance);
-    let sync = Sync::new(supervisor, wiring.local, wiring.writes);
+    let (asks, asked) = wiring.asks;
+    let fwd = forward::Forwarding::new(asked);
+    let sync = Sync::new(supervisor, wiring.local, wiring.writes, fwd);
     tracker.spawn_on(run(cfg, writer, sync, stop), runtime);
-    reader
+    ClusterHandle {
+        status: reader,
+        asks,
+    }
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(200);
@@ -84,6 +122,7 @@ async fn run(cfg: ClusterConfig, status: StatusWriter, mut sync: Sync, stop: Can
             Err(err) => Err(err),
         };
         sync.set_role(Role::Follower).await;
+        sync.fwd.abandon();
         let Err(err) = ended else { break };
         if status.get().connected || pause == FIRST_RETRY {
             warn!(instance = %cfg.instance, error = %err, "cluster session ended; serving the last decision seen, reconnecting");
@@ -103,6 +142,10 @@ async fn run(cfg: ClusterConfig, status: StatusWriter, mut sync: Sync, stop: Can
                 Some(v) = sync.local.recv() => { sync.record_own(v); }
                 Some(w) = sync.writes.recv() => {
                     let _ = w.reply.send(Err("etcd is unreachable: nothing can be committed".into()));
+                }
+                Some(f) = sync.fwd.asks.recv() => {
+                    let msg = "etcd is unreachable: the cluster's leader cannot be reached; nothing changed";
+                    let _ = f.reply.send(Err(CommandError::Unavailable(msg.into())));
                 }
             }
         }

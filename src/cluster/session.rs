@@ -34,6 +34,8 @@ pub(super) struct Keys {
     pub me: String,
     pub verdicts: String,
     pub decisions: String,
+    pub commands: String,
+    pub results: String,
 }
 
 impl Keys {
@@ -44,6 +46,8 @@ impl Keys {
             leader: format!("{}leader", cfg.prefix),
             verdicts: format!("{}verdicts/", cfg.prefix),
             decisions: format!("{}decisions/", cfg.prefix),
+            commands: format!("{}commands/", cfg.prefix),
+            results: format!("{}results/", cfg.prefix),
             prefix: cfg.prefix.clone(),
             members,
         }
@@ -71,6 +75,8 @@ pub(super) struct Session<'a> {
     /// The leader key's value and whether it is held under this session's lease.
     leader: Option<(String, bool)>,
     revision: i64,
+    /// Commands written before this instance led were taken when it began to.
+    took_over: bool,
 }
 
 impl<'a> Session<'a> {
@@ -124,7 +130,14 @@ impl<'a> Session<'a> {
             )
             .await
             .map_err(e("watch"))?;
-        for key in [&keys.leader, &keys.verdicts, &keys.decisions] {
+        let watched = [
+            &keys.leader,
+            &keys.verdicts,
+            &keys.decisions,
+            &keys.commands,
+            &keys.results,
+        ];
+        for key in watched {
             let opts = from(revision).map(|o| match key == &keys.leader {
                 true => o,
                 false => o.with_prefix(),
@@ -146,6 +159,7 @@ impl<'a> Session<'a> {
             members: BTreeSet::new(),
             leader: None,
             revision,
+            took_over: false,
         };
         for r in snapshot.op_responses() {
             if let TxnOpResponse::Get(g) = r {
@@ -166,6 +180,8 @@ impl<'a> Session<'a> {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await; // the first renewal went out with the lease
         loop {
+            // The earliest deadline of a command waiting for the leader.
+            let waiting = sync.fwd.next_deadline();
             tokio::select! {
                 _ = stop.cancelled() => {
                     self.resign().await;
@@ -183,6 +199,15 @@ impl<'a> Session<'a> {
                     }
                     let (prefix, me) = (&self.keys.prefix, &self.cfg.instance);
                     sync.write_own(&mut self.client, prefix, me, self.lease, groups).await?;
+                }
+                Some(f) = sync.fwd.asks.recv() => self.ask(sync, f).await,
+                Some((id, answer)) = sync.fwd.answers.recv() => {
+                    let at = (self.keys.prefix.as_str(), self.lease);
+                    super::forward::write_answer(&mut self.client, at, &id, &answer).await?;
+                }
+                _ = sleep_until(waiting.unwrap_or(self.valid_until)), if waiting.is_some() =>
+                {
+                    sync.fwd.expire(&mut self.client, &self.keys.prefix, self.cfg.lease_ttl * 2).await;
                 }
                 Some(w) = sync.writes.recv() => {
                     let result = match self.is_leader() {
@@ -240,6 +265,23 @@ impl<'a> Session<'a> {
         let key = String::from_utf8_lossy(kv.key()).to_string();
         if let Some(rest) = key.strip_prefix(self.keys.verdicts.as_str()) {
             return sync.saw_verdict(rest, put.then(|| kv.value()));
+        }
+        if let Some(id) = key.strip_prefix(self.keys.commands.as_str()) {
+            if put && self.is_leader() {
+                let (prefix, sup) = (&self.keys.prefix, &sync.supervisor);
+                sync.fwd
+                    .take(&mut self.client, prefix, id, kv.value(), sup)
+                    .await;
+            }
+            return None;
+        }
+        if let Some(id) = key.strip_prefix(self.keys.results.as_str()) {
+            if put {
+                sync.fwd
+                    .answered(&mut self.client, &self.keys.prefix, id, kv.value())
+                    .await;
+            }
+            return None;
         }
         if let Some(group) = key.strip_prefix(self.keys.decisions.as_str()) {
             if put {
@@ -306,8 +348,46 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// A command asked of this instance: run here if it leads now, else written for the
+    /// leader.
+    async fn ask(&mut self, sync: &mut Sync, f: super::forward::Forward) {
+        if self.is_leader() {
+            let sup = sync.supervisor.clone();
+            tokio::spawn(async move {
+                let answer = sup.command(f.command.into_command(), &f.actor).await;
+                let _ = f.reply.send(answer);
+            });
+            return;
+        }
+        let at = (
+            self.keys.prefix.as_str(),
+            self.cfg.instance.as_str(),
+            self.lease,
+        );
+        sync.fwd
+            .ask(&mut self.client, at, self.cfg.lease_ttl * 2, f)
+            .await;
+    }
+
+    /// On becoming leader: the commands that waited for a leader.
+    async fn take_waiting(&mut self, sync: &mut Sync) {
+        let all = Some(GetOptions::new().with_prefix());
+        let Ok(r) = self.client.get(self.keys.commands.as_str(), all).await else {
+            return;
+        };
+        for kv in r.kvs() {
+            let key = String::from_utf8_lossy(kv.key()).to_string();
+            if let Some(id) = key.strip_prefix(self.keys.commands.as_str()) {
+                let (prefix, sup) = (&self.keys.prefix, &sync.supervisor);
+                sync.fwd
+                    .take(&mut self.client, prefix, id, kv.value(), sup)
+                    .await;
+            }
+        }
+    }
+
     /// Tells the status and the supervisor (its role) what this session knows now.
-    async fn publish(&self, sync: &mut Sync) {
+    async fn publish(&mut self, sync: &mut Sync) {
         let (leader, is_leader) = match &self.leader {
             Some((name, mine)) => (Some(name.clone()), *mine),
             None => (None, false),
@@ -318,6 +398,10 @@ impl<'a> Session<'a> {
             Role::Follower
         })
         .await;
+        if is_leader && !self.took_over {
+            self.took_over = true;
+            self.take_waiting(sync).await;
+        }
         self.status.update(|s| {
             s.connected = true;
             s.leader = leader;

@@ -29,6 +29,8 @@ type Verdicts = BTreeMap<String, Health>;
 /// Lives across sessions: what this instance saw itself, and its channels.
 pub(super) struct Sync {
     pub supervisor: SupervisorHandle,
+    /// Commands asked of this instance for the leader, and the leader's side of them.
+    pub fwd: super::forward::Forwarding,
     pub local: mpsc::UnboundedReceiver<LocalVerdict>,
     pub writes: mpsc::Receiver<DecisionWrite>,
     /// This instance's own verdicts, by group: written again in full by each new session.
@@ -45,9 +47,11 @@ impl Sync {
         supervisor: SupervisorHandle,
         local: mpsc::UnboundedReceiver<LocalVerdict>,
         writes: mpsc::Receiver<DecisionWrite>,
+        fwd: super::forward::Forwarding,
     ) -> Sync {
         Sync {
             supervisor,
+            fwd,
             local,
             writes,
             own: HashMap::new(),
@@ -239,7 +243,9 @@ mod tests {
     fn sync() -> Sync {
         let (_, local) = mpsc::unbounded_channel();
         let (_, writes) = mpsc::channel(1);
-        Sync::new(SupervisorHandle::detached(), local, writes)
+        let (_, asks) = mpsc::channel(1);
+        let fwd = crate::cluster::forward::Forwarding::new(asks);
+        Sync::new(SupervisorHandle::detached(), local, writes, fwd)
     }
 
     #[test]

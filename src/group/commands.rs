@@ -46,7 +46,8 @@ pub struct ReloadPlan {
     pub checks: Vec<Vec<crate::health::checker::CheckId>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum CommandError {
     #[error("{0}")]
     NotFound(String),

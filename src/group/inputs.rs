@@ -44,6 +44,8 @@ pub(super) enum Input {
         reply: oneshot::Sender<Result<u64, CommandError>>,
     },
     Cluster(super::cluster_link::ClusterInput),
+    /// Answered once everything sent before it is handled and published.
+    Barrier(oneshot::Sender<()>),
 }
 
 /// Cheap to clone: how checkers, the proxy and the admin API talk to the supervisor.
@@ -84,6 +86,16 @@ impl SupervisorHandle {
 
     /// Runs an operator command; returns the config generation once it is persisted and
     /// published.
+    /// Returns once everything sent to the supervisor before is handled and published: a
+    /// follower's answer to a forwarded command then shows the decision it committed
+    /// (which reached this supervisor before the leader's answer did).
+    pub async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Input::Barrier(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// What the etcd session learned (see `cluster_link`).
     pub async fn cluster(&self, input: super::cluster_link::ClusterInput) {
         let _ = self.tx.send(Input::Cluster(input)).await;

@@ -13,6 +13,7 @@ pub mod snapshot;
 pub mod supervisor;
 mod transition;
 mod verdicts;
+pub mod wire_command;
 
 use serde::{Deserialize, Serialize};
 

@@ -189,6 +189,11 @@ impl Supervisor {
             Input::Check(report) => self.on_check(report),
             Input::Passive(report) => self.on_passive(report),
             Input::Cluster(input) => self.on_cluster(input).await,
+            Input::Barrier(done) => {
+                self.flush().await;
+                let _ = done.send(());
+                false
+            }
             Input::Command {
                 command,
                 actor,

@@ -85,3 +85,58 @@ async fn cluster_a_dead_main_flips_every_instance_to_one_committed_decision() {
         after.2
     );
 }
+
+/// An operator command asked of a follower is decided by the leader, committed, and
+/// served by every instance; the leader's refusal comes back as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_command_on_a_follower_is_committed_and_served_by_all() {
+    let Some(etcd) = EtcdCluster::start(4).await else {
+        return;
+    };
+    let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
+    let prefix = format!("/failoverd/test-{}/", std::process::id());
+    let mut fs = Vec::new();
+    for name in ["ns1", "ns2", "ns3"] {
+        fs.push(Failoverd::start(&instance_config(&etcd, name, port, &prefix)).await);
+    }
+    let refs: Vec<&Failoverd> = fs.iter().collect();
+    let leader = agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    for f in &fs {
+        f.wait_both_up("app", Duration::from_secs(10)).await;
+    }
+    let follower = ["ns1", "ns2", "ns3"]
+        .iter()
+        .position(|n| *n != leader)
+        .unwrap();
+    let f = &fs[follower];
+    let switch = r#"{"target": "backup"}"#;
+    let (status, body) = http_post(f.admin, "/v1/groups/app/switch", switch, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let g = parse_json("switch", &body);
+    assert_eq!(
+        g["pinned"], "backup",
+        "the answer shows the committed pin: {g}"
+    );
+    eventually(
+        Duration::from_secs(1),
+        "every instance serves the pin",
+        || async {
+            for f in &fs {
+                let (active, _, _, a) = served(f).await;
+                if active != ["backup"] || a != [BACKUP] {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+
+    let bad = r#"{"target": "nowhere"}"#;
+    let (status, body) = http_post(f.admin, "/v1/groups/app/switch", bad, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "the leader's refusal, as it was: {body}");
+}
