@@ -140,3 +140,74 @@ async fn cluster_a_command_on_a_follower_is_committed_and_served_by_all() {
         .unwrap();
     assert_eq!(status, 404, "the leader's refusal, as it was: {body}");
 }
+
+/// Without etcd nobody decides: a dead main changes no DNS answer (fail static) while the
+/// proxy's per-connection retry still reaches the backup; once etcd is back, every
+/// instance fails over together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
+    let Some(mut etcd) = EtcdCluster::start(5).await else {
+        return;
+    };
+    let (port, main, _backup) = http_stacks(MAIN, BACKUP);
+    let prefix = format!("/failoverd/test-{}/", std::process::id());
+    let mut fs = Vec::new();
+    for name in ["ns1", "ns2", "ns3"] {
+        fs.push(Failoverd::start(&instance_config(&etcd, name, port, &prefix)).await);
+    }
+    let refs: Vec<&Failoverd> = fs.iter().collect();
+    agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    for f in &fs {
+        f.wait_both_up("app", Duration::from_secs(10)).await;
+    }
+    for i in 0..3 {
+        etcd.kill(i);
+    }
+    for f in &fs {
+        eventually(Duration::from_secs(8), "disconnected", || async {
+            (cluster_view(f).await["connected"] == false).then_some(())
+        })
+        .await;
+    }
+    main.stop();
+    // Every instance sees the main down itself (its own verdict, logged; the API shows the
+    // cluster's), and still serves the last decision.
+    for f in &fs {
+        eventually(Duration::from_secs(5), "main seen down", || async {
+            let down = f.log_lines_with("target down");
+            down.iter().any(|l| l["target"] == "main").then_some(())
+        })
+        .await;
+    }
+    for f in &fs {
+        let (active, _, _, a) = served(f).await;
+        assert_eq!(
+            (active, a),
+            (vec!["main".to_string()], vec![MAIN.to_string()])
+        );
+        let (status, body) = http_get(f.proxy("app"), "/").await.unwrap();
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "hello from backup"),
+            "proxy retry"
+        );
+    }
+
+    for i in 0..3 {
+        etcd.restart(i);
+    }
+    etcd.wait_healthy(Duration::from_secs(20)).await;
+    eventually(
+        Duration::from_secs(20),
+        "one answer again: backup",
+        || async {
+            let mut seen = Vec::new();
+            for f in &fs {
+                seen.push(served(f).await);
+            }
+            let same = seen.windows(2).all(|w| w[0] == w[1]);
+            (same && seen[0].3 == [BACKUP]).then_some(())
+        },
+    )
+    .await;
+}
