@@ -206,6 +206,7 @@ impl Supervisor {
         match result {
             Ok(revision) => {
                 self.cluster_revision = self.cluster_revision.max(revision);
+                self.unsaved = true;
                 for (name, saved) in writes {
                     self.committed.insert(name, saved);
                 }

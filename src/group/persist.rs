@@ -18,7 +18,11 @@ impl Supervisor {
             .iter()
             .map(|g| (g.config.name.clone(), g.saved()))
             .collect();
-        State { format: 1, groups }
+        State {
+            format: 1,
+            groups,
+            cluster_revision: self.cluster_revision,
+        }
     }
 
     /// Writes every group's decision durably (see `store`); blocking I/O off the runtime.

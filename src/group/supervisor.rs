@@ -125,7 +125,9 @@ impl Supervisor {
         let mut sup = Supervisor {
             role,
             committed: HashMap::new(),
-            cluster_revision: 0,
+            // Where the SOA serial stood when this instance last served (it never goes
+            // back, also across a restart while etcd is down).
+            cluster_revision: saved.map_or(0, |s| s.cluster_revision),
             unsaved: false,
             dirty: (0..groups.len()).collect(),
             groups,

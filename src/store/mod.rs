@@ -31,6 +31,14 @@ pub const MAX_EPOCH: u64 = 1 << 53;
 pub struct State {
     pub format: u32,
     pub groups: BTreeMap<String, SavedGroup>,
+    /// With `[cluster]`: the etcd revision of the newest decision served, which is the SOA
+    /// serial, so that a restart while etcd is down does not send it back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cluster_revision: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +234,7 @@ mod tests {
         State {
             format: FORMAT,
             groups,
+            cluster_revision: 0,
         }
     }
 

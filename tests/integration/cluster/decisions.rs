@@ -160,9 +160,21 @@ async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
     for f in &fs {
         f.wait_both_up("app", Duration::from_secs(10)).await;
     }
+    let serial = eventually(Duration::from_secs(5), "one SOA serial", || async {
+        let mut serials = Vec::new();
+        for f in &fs {
+            serials.push(served(f).await.2);
+        }
+        (serials.windows(2).all(|w| w[0] == w[1]) && serials[0] > Some(0)).then(|| serials[0])
+    })
+    .await;
     for i in 0..3 {
         etcd.kill(i);
     }
+    // Restarted while etcd is down, an instance serves its last decision and serial.
+    let f0 = fs.remove(0);
+    fs.insert(0, f0.restart(StartOptions::default()).await);
+    assert_eq!(served(&fs[0]).await.2, serial, "the serial never goes back");
     for f in &fs {
         eventually(Duration::from_secs(8), "disconnected", || async {
             (cluster_view(f).await["connected"] == false).then_some(())
