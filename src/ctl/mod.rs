@@ -166,6 +166,34 @@ impl From<CtlError> for Failure {
     }
 }
 
+/// `ctl status`'s first line with `[cluster]`: who leads, and loudly when this instance is
+/// cut off from etcd (it then serves the last decision it saw). Nothing without a cluster,
+/// or when the question itself fails (the table still matters more).
+async fn cluster_header(client: &Client) -> String {
+    let Ok(answer) = client.call(Method::GET, "/v1/cluster", None).await else {
+        return String::new();
+    };
+    let c = answer.json;
+    if c["backend"] != "etcd" {
+        return String::new();
+    }
+    let instance = render::text(&c["instance"]);
+    match c["connected"] == true {
+        true => format!(
+            "cluster: instance {instance}, leader {}{}\n",
+            render::text(&c["leader"]),
+            if c["is_leader"] == true {
+                " (this one)"
+            } else {
+                ""
+            }
+        ),
+        false => format!(
+            "cluster: instance {instance} DISCONNECTED from etcd: serving the last decision seen\n"
+        ),
+    }
+}
+
 fn fail(message: &str, code: u8) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "failoverd ctl: {message}");
     ExitCode::from(code)
@@ -194,7 +222,7 @@ async fn execute(args: CtlArgs) -> Result<String, Failure> {
     Ok(match &args.verb {
         Verb::Status { group: Some(_) } => table::status(std::slice::from_ref(&answer)),
         Verb::Status { group: None } => match answer["groups"].as_array() {
-            Some(groups) => table::status(groups),
+            Some(groups) => cluster_header(&client).await + &table::status(groups),
             None => return Err(CtlError::Failed("the answer has no \"groups\" list".into()).into()),
         },
         Verb::Events { .. } => render::events(&answer),

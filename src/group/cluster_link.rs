@@ -80,7 +80,16 @@ impl Supervisor {
                 saved,
                 revision,
             } => {
-                self.cluster_revision = self.cluster_revision.max(revision);
+                if revision > self.cluster_revision {
+                    // The serial moves, even when the decision is the same as before (a new
+                    // leader committing it again): published, so every instance gives the
+                    // newest serial, and kept in the state file, so it never goes back.
+                    self.cluster_revision = revision;
+                    self.unsaved = true;
+                    if let Some(&gi) = self.index.get(&group) {
+                        self.touch(gi);
+                    }
+                }
                 self.apply_decision(&group, &saved);
                 true
             }

@@ -209,17 +209,22 @@ async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
         etcd.restart(i);
     }
     etcd.wait_healthy(Duration::from_secs(20)).await;
-    eventually(
-        Duration::from_secs(20),
-        "one answer again: backup",
-        || async {
-            let mut seen = Vec::new();
+    // By hand rather than `eventually`, to show every instance's view when it fails.
+    let t0 = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for f in &fs {
+            seen.push(served(f).await);
+        }
+        if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].3 == [BACKUP] {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
             for f in &fs {
-                seen.push(served(f).await);
+                eprintln!("{}\n{}", cluster_view(f).await, f.group("app").await);
             }
-            let same = seen.windows(2).all(|w| w[0] == w[1]);
-            (same && seen[0].3 == [BACKUP]).then_some(())
-        },
-    )
-    .await;
+            panic!("not one answer 20 s after etcd came back: {seen:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

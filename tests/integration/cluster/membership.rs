@@ -45,6 +45,13 @@ async fn cluster_three_instances_elect_one_leader_and_another_when_it_is_killed(
         "{}",
         out.stdout
     );
+    let status = crate::ctl::ctl(&fs[0], &["status"]).await;
+    let first = status.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("cluster: instance ns1, leader "),
+        "{}",
+        status.stdout
+    );
     let scrape = fs[0].metrics().await;
     assert_eq!(metric(&scrape, "failoverd_cluster_connected"), Some(1.0));
     assert_eq!(metric(&scrape, "failoverd_cluster_members"), Some(3.0));
@@ -112,6 +119,9 @@ async fn cluster_an_instance_reports_etcd_lost_and_found() {
         "{}",
         out.stdout
     );
+    let status = crate::ctl::ctl(&f, &["status"]).await;
+    let disconnected = "cluster: instance ns1 DISCONNECTED from etcd";
+    assert!(status.stdout.starts_with(disconnected), "{}", status.stdout);
     for i in 0..3 {
         etcd.restart(i);
     }
