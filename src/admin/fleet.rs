@@ -9,11 +9,11 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::group::snapshot::{GroupSnap, Snapshot};
-use crate::group::{GroupStatus, Health};
-use crate::metrics::book::{self, TargetStats, CHECK_RESULTS};
+use crate::group::{AdminState, GroupStatus, Health};
+use crate::metrics::book::{self, HookStats, TargetStats, CHECK_RESULTS, HOOK_RESULTS};
 use crate::metrics::{
-    DNS_ANSWERS_TOTAL, GROUP_EPOCH, GROUP_STATE, HEALTH_CHECKS_TOTAL, TARGET_ACTIVE,
-    TARGET_CHECK_DURATION, TARGET_FLAPPING, TARGET_UP,
+    DNS_ANSWERS_TOTAL, GROUP_EPOCH, GROUP_STATE, HEALTH_CHECKS_TOTAL, HOOK_RUNS_TOTAL,
+    TARGET_ACTIVE, TARGET_ADMIN_STATE, TARGET_CHECK_DURATION, TARGET_FLAPPING, TARGET_UP,
 };
 
 /// One family: its name, type and HELP text.
@@ -39,6 +39,11 @@ const ACTIVE: Family = Family(
     "gauge",
     "1 when the target is in its group's active set (DNS answers and proxy connects to it).",
 );
+const ADMIN_STATE: Family = Family(
+    TARGET_ADMIN_STATE,
+    "gauge",
+    "1 for the target's admin state an operator set (enabled, drain, maintenance), 0 for the others.",
+);
 const FLAPPING: Family = Family(
     TARGET_FLAPPING,
     "gauge",
@@ -60,15 +65,23 @@ const ANSWERS: Family = Family(
     "DNS answers for a failover address that named the target (A, AAAA or CNAME).",
 );
 
-/// A group and its targets' counters (`None`: no counters yet, e.g. before the first check).
+const HOOK_RUNS: Family = Family(
+    HOOK_RUNS_TOTAL,
+    "counter",
+    "Runs of the group's hooks, by hook name and result (ok, or error: failed, timed out or could not start).",
+);
+
+/// A group and its targets' and hooks' counters (`None`: no counters yet, e.g. before the
+/// first check or run).
 struct Row<'a> {
     group: &'a GroupSnap,
     stats: Vec<Option<Arc<TargetStats>>>,
+    hooks: Vec<Option<Arc<HookStats>>>,
 }
 
 /// Appends every family of the snapshot's groups to `out`, in the text exposition format.
 pub fn render(snap: &Snapshot, out: &mut String) {
-    let rows: Vec<Row> = book::with(|find| {
+    let mut rows: Vec<Row> = book::with(|find| {
         snap.groups
             .iter()
             .map(|g| Row {
@@ -79,8 +92,18 @@ pub fn render(snap: &Snapshot, out: &mut String) {
                     .iter()
                     .map(|t| find(g.name(), &t.name))
                     .collect(),
+                hooks: Vec::new(),
             })
             .collect()
+    });
+    book::with_hooks(|find| {
+        for r in &mut rows {
+            let hooks = &r.group.config.hooks;
+            r.hooks = hooks
+                .iter()
+                .map(|h| find(r.group.name(), &h.name))
+                .collect();
+        }
     });
     out.reserve(rows.len() * 1024);
     family(out, &EPOCH, &rows, |out, r| {
@@ -111,6 +134,19 @@ pub fn render(snap: &Snapshot, out: &mut String) {
     per_target(out, &ACTIVE, &rows, |out, labels, r, i, _| {
         sample(out, TARGET_ACTIVE, labels, &[], flag(r.group.is_active(i)));
     });
+    per_target(out, &ADMIN_STATE, &rows, |out, labels, r, i, _| {
+        let now = r.group.targets[i].admin;
+        for state in AdminState::ALL {
+            let on = flag(now == state);
+            sample(
+                out,
+                TARGET_ADMIN_STATE,
+                labels,
+                &[("state", state.as_str())],
+                on,
+            );
+        }
+    });
     per_target(out, &FLAPPING, &rows, |out, labels, r, i, _| {
         sample(
             out,
@@ -139,6 +175,16 @@ pub fn render(snap: &Snapshot, out: &mut String) {
     per_target(out, &CHECK_DURATION, &rows, |out, labels, _, _, s| {
         if let Some(took) = s.and_then(|s| s.last_check()) {
             sample(out, TARGET_CHECK_DURATION, labels, &[], took.as_secs_f64());
+        }
+    });
+    family(out, &HOOK_RUNS, &rows, |out, r| {
+        // Every configured hook, zeros included: the first failure is then an increase.
+        for (h, stats) in r.group.config.hooks.iter().zip(&r.hooks) {
+            let runs = stats.as_ref().map(|s| s.runs()).unwrap_or_default();
+            for (result, n) in HOOK_RESULTS.iter().zip(runs) {
+                let labels = [("hook", h.name.as_str()), ("result", *result)];
+                sample(out, HOOK_RUNS_TOTAL, &[r.group.name()], &labels, n as f64);
+            }
         }
     });
     if snap.dns.is_some() {

@@ -151,6 +151,7 @@ async fn ready(State(ctx): State<AdminCtx>) -> Response {
 }
 
 async fn metrics(State(ctx): State<AdminCtx>) -> Response {
+    crate::metrics::collect_process();
     let mut body = ctx.metrics.render();
     fleet::render(&ctx.snapshot.load(), &mut body);
     (

@@ -23,6 +23,11 @@ use std::time::Duration;
 pub use hooks::{HookAction, HookConfig, HookTrigger, WebhookUrl};
 pub use validate::ConfigError;
 
+/// Where the admin API listens when `[admin] listen` is not given. Not 9090 (Prometheus's
+/// own port, often on the same host) nor the exporters' 9100-9999: 8439 has no IANA
+/// assignment and no common tool's default.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8439";
+
 /// A fully validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {

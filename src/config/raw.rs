@@ -135,7 +135,7 @@ pub struct RawToken {
 }
 
 fn default_admin_listen() -> String {
-    "127.0.0.1:9090".into()
+    super::DEFAULT_ADMIN_LISTEN.into()
 }
 
 #[derive(Debug, Deserialize)]

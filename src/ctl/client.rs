@@ -73,7 +73,7 @@ impl AdminUrl {
     pub fn parse(text: &str, from: &str) -> Result<AdminUrl, CtlError> {
         let bad = |why: &str| {
             CtlError::Usage(format!(
-                "{from} {text:?}: {why} (expected e.g. http://127.0.0.1:9090 or https://admin.example:9090)"
+                "{from} {text:?}: {why} (expected e.g. http://127.0.0.1:8439 or https://admin.example:8439)"
             ))
         };
         let uri: Uri = text.trim().parse().map_err(|_| bad("not a URL"))?;

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use client::{encode, AdminUrl, Client, CtlError, Settings};
 
 const EX_USAGE: u8 = 64;
-const DEFAULT_ADMIN: &str = "http://127.0.0.1:9090";
+const DEFAULT_ADMIN: &str = "http://127.0.0.1:8439";
 const ENV_ADMIN: &str = "FAILOVERD_ADMIN";
 const ENV_TOKEN: &str = "FAILOVERD_TOKEN";
 
@@ -39,7 +39,7 @@ Exit codes: 0 ok; 1 the API answered an error or could not be reached; 2 the com
 could not be parsed; 64 other usage errors (bad URL, unreadable token or CA file).
 ctl prints no logs.")]
 pub struct CtlArgs {
-    /// Admin API URL [env: FAILOVERD_ADMIN] [default: http://127.0.0.1:9090]
+    /// Admin API URL [env: FAILOVERD_ADMIN] [default: http://127.0.0.1:8439]
     #[arg(long, value_name = "URL", global = true)]
     admin: Option<String>,
     /// Bearer token. Visible to every local user in `ps`: prefer --token-file or
@@ -113,6 +113,9 @@ enum Verb {
     Reload,
     /// Show this instance's view of the cluster ([cluster]): connected, leader, members.
     Cluster,
+    /// Exit 0 when failoverd is ready (`/ready` answers 200), 1 otherwise: a container's
+    /// health check, or a script waiting for a start.
+    Ready,
 }
 
 /// Durations as in the config file (`"500ms"`, `"5s"`); zero would fail every request.
@@ -228,6 +231,7 @@ async fn execute(args: CtlArgs) -> Result<String, Failure> {
         Verb::Events { .. } => render::events(&answer),
         Verb::Reload => render::reloaded(&answer),
         Verb::Cluster => render::cluster(&answer),
+        Verb::Ready => format!("{}\n", answer["status"].as_str().unwrap_or("ready")),
         verb => match action(verb) {
             Some(action) => render::confirmation(&action, &answer),
             None => String::new(),
@@ -321,6 +325,7 @@ fn request(verb: &Verb) -> (Method, String, Option<Value>) {
         }
         Verb::Reload => (Method::POST, "/v1/reload".into(), None),
         Verb::Cluster => (Method::GET, "/v1/cluster".into(), None),
+        Verb::Ready => (Method::GET, "/ready".into(), None),
     }
 }
 
@@ -344,13 +349,28 @@ fn action(verb: &Verb) -> Option<render::Action<'_>> {
         Verb::Drain { group, target } => Action::TargetState(group, target, "drain"),
         Verb::Maintenance { group, target } => Action::TargetState(group, target, "maintenance"),
         Verb::Enable { group, target } => Action::TargetState(group, target, "enabled"),
-        Verb::Status { .. } | Verb::Events { .. } | Verb::Reload | Verb::Cluster => return None,
+        Verb::Status { .. } | Verb::Events { .. } | Verb::Reload | Verb::Cluster | Verb::Ready => {
+            return None
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ctl finds a failoverd that runs with the default `[admin] listen`.
+    #[test]
+    fn default_admin_url_is_the_default_listen() {
+        let listen = failoverd::config::DEFAULT_ADMIN_LISTEN;
+        assert_eq!(DEFAULT_ADMIN, format!("http://{listen}"));
+        let help = CtlArgs::augment_args(clap::Command::new("ctl"))
+            .get_arguments()
+            .find(|a| a.get_id() == "admin")
+            .and_then(|a| a.get_help().map(|h| h.to_string()))
+            .unwrap_or_default();
+        assert!(help.contains(DEFAULT_ADMIN), "--admin help: {help}");
+    }
 
     #[test]
     fn requests_of_verbs() {

@@ -48,6 +48,23 @@ pub enum AdminState {
     Maintenance,
 }
 
+impl AdminState {
+    pub const ALL: [AdminState; 3] = [
+        AdminState::Enabled,
+        AdminState::Drain,
+        AdminState::Maintenance,
+    ];
+
+    /// The name the API, the state file and the metrics use (serde's, by the test below).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Enabled => "enabled",
+            AdminState::Drain => "drain",
+            AdminState::Maintenance => "maintenance",
+        }
+    }
+}
+
 /// Why a group's active targets changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,6 +124,19 @@ impl GroupStatus {
             GroupStatus::Primary => "primary",
             GroupStatus::FailedOver => "failed_over",
             GroupStatus::AllDown => "all_down",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdminState;
+
+    #[test]
+    fn admin_state_names_are_serdes() {
+        for s in AdminState::ALL {
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json, s.as_str());
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the supervisor never waits for them. The queue (`group::notices`) coalesces, so a
 //! flapping group with slow hooks holds at most one pending run per trigger; a runner ends
 //! (and its group's queue is freed) as soon as nothing is pending. Every result goes to
-//! the event history and the log.
+//! the event history, the log and `hook_runs_total`.
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -92,6 +92,7 @@ async fn runner(
             r = run_hooks(&hooks, &event) => r,
         };
         for r in results {
+            crate::metrics::book::hook(&event.group, &r.hook).ran(r.ok);
             let details = json!({
                 "hook": r.hook, "trigger": trigger.as_str(), "ok": r.ok,
                 "detail": r.detail, "duration_ms": r.duration_ms, "coalesced": replaced,

@@ -9,6 +9,10 @@
 //!
 //! The book is process-wide, like the recorder it stands beside: a target's counters
 //! survive reloads that keep it, and `retain` drops those of targets a reload removed.
+//!
+//! Hook runs are counted here too (`hook`), for the same reasons and one more: the
+//! renderer writes a zero for every configured hook that never ran, so the first failure
+//! is an increase an alert sees (a series born at 1 shows no `increase()`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,6 +124,58 @@ pub fn retain(keep: impl Fn(&str, &str) -> bool) {
     book.shrink_to_fit();
 }
 
+/// The results a hook run is counted under.
+pub const HOOK_RESULTS: [&str; 2] = ["ok", "error"];
+
+/// Runs of one hook, by result (`HOOK_RESULTS` order).
+#[derive(Debug, Default)]
+pub struct HookStats {
+    runs: [AtomicU64; HOOK_RESULTS.len()],
+}
+
+impl HookStats {
+    pub fn ran(&self, ok: bool) {
+        self.runs[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn runs(&self) -> [u64; HOOK_RESULTS.len()] {
+        std::array::from_fn(|i| self.runs[i].load(Ordering::Relaxed))
+    }
+}
+
+/// (group, hook) to its runs. Only hooks that have run are here: a few, whatever the fleet.
+type Hooks = HashMap<(Box<str>, Box<str>), Arc<HookStats>, rustc_hash::FxBuildHasher>;
+
+static HOOKS: LazyLock<Mutex<Hooks>> = LazyLock::new(Mutex::default);
+
+fn hooks() -> MutexGuard<'static, Hooks> {
+    // As `book`: every change is one insert or one retain.
+    HOOKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The run counters of `hook` in `group`, made at first use.
+pub fn hook(group: &str, hook: &str) -> Arc<HookStats> {
+    hooks()
+        .entry((group.into(), hook.into()))
+        .or_default()
+        .clone()
+}
+
+/// Looks up hook counters without making them (a scrape).
+pub fn with_hooks<R>(f: impl FnOnce(&dyn Fn(&str, &str) -> Option<Arc<HookStats>>) -> R) -> R {
+    let hooks = hooks();
+    let find = |group: &str, hook: &str| {
+        let key: (Box<str>, Box<str>) = (group.into(), hook.into());
+        hooks.get(&key).cloned()
+    };
+    f(&find)
+}
+
+/// Drops the counters of every hook for which `keep` is false (after a reload).
+pub fn retain_hooks(keep: impl Fn(&str, &str) -> bool) {
+    hooks().retain(|(group, hook), _| keep(group, hook));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +198,18 @@ mod tests {
         let fresh = target("book-test-g", "a");
         assert_eq!(fresh.checks(), [0; CHECK_RESULTS.len()]);
         assert_eq!(fresh.last_check(), None);
+    }
+
+    #[test]
+    fn hook_runs_count_by_result_until_dropped() {
+        let h = hook("book-test-h", "page");
+        h.ran(true);
+        h.ran(false);
+        h.ran(false);
+        assert!(Arc::ptr_eq(&h, &hook("book-test-h", "page")));
+        assert_eq!(h.runs(), [1, 2]);
+        assert!(with_hooks(|find| find("book-test-h", "other")).is_none());
+        retain_hooks(|g, _| g != "book-test-h");
+        assert!(with_hooks(|find| find("book-test-h", "page")).is_none());
     }
 }

@@ -3,12 +3,13 @@
 //! per-target families are written at scrape time from the snapshot and the counter book
 //! (`book.rs`, `admin::fleet`), which is what keeps 10,000 groups cheap.
 //!
-//! Labels are bounded: group, target, cause, result, direction, qtype, rcode. Never a client
-//! address. The admin server renders both at `/metrics`.
+//! Labels are bounded: group, target, hook, state, cause, result, direction, qtype, rcode
+//! (names and values from the config or fixed lists). Never a client address. The admin
+//! server renders both at `/metrics`, after the standard `process_*` metrics are read.
 
 pub mod book;
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -27,9 +28,14 @@ pub const PROXY_ACTIVE_CONNECTIONS: &str = "failoverd_proxy_active_connections";
 pub const PROXY_BYTES_TOTAL: &str = "failoverd_proxy_bytes_total";
 pub const PROXY_CONNECT_DURATION: &str = "failoverd_proxy_connect_duration_seconds";
 pub const CONFIG_RELOADS_TOTAL: &str = "failoverd_config_reloads_total";
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "failoverd_config_last_reload_successful";
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
+    "failoverd_config_last_reload_success_timestamp_seconds";
+pub const HOOK_RUNS_TOTAL: &str = "failoverd_hook_runs_total";
 pub const BUILD_INFO: &str = "failoverd_build_info";
 pub const GROUP_STATE: &str = "failoverd_group_state";
 pub const TARGET_FLAPPING: &str = "failoverd_target_flapping";
+pub const TARGET_ADMIN_STATE: &str = "failoverd_target_admin_state";
 pub const LOCAL_ERRORS_TOTAL: &str = "failoverd_local_errors_total";
 pub const SUBSYSTEM_UP: &str = "failoverd_subsystem_up";
 pub const ADMIN_CONNECTIONS_REFUSED_TOTAL: &str = "failoverd_admin_connections_refused_total";
@@ -59,9 +65,13 @@ pub const ALL: &[&str] = &[
     PROXY_BYTES_TOTAL,
     PROXY_CONNECT_DURATION,
     CONFIG_RELOADS_TOTAL,
+    CONFIG_LAST_RELOAD_SUCCESSFUL,
+    CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
+    HOOK_RUNS_TOTAL,
     BUILD_INFO,
     GROUP_STATE,
     TARGET_FLAPPING,
+    TARGET_ADMIN_STATE,
     LOCAL_ERRORS_TOTAL,
     SUBSYSTEM_UP,
     ADMIN_CONNECTIONS_REFUSED_TOTAL,
@@ -82,6 +92,16 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The standard `process_*` metrics (the names every Prometheus client library uses, so
+/// stock dashboards and alerts work), read from /proc when `collect_process` runs.
+static PROCESS: LazyLock<metrics_process::Collector> =
+    LazyLock::new(metrics_process::Collector::default);
+
+/// Reads the process metrics now; the admin server calls it before each render.
+pub fn collect_process() {
+    PROCESS.collect();
+}
+
 /// Installs the global recorder (once per process; later calls return the same handle).
 /// Must run inside the tokio runtime: the exporter spawns its upkeep there.
 pub fn install() -> Result<PrometheusHandle, String> {
@@ -95,6 +115,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| format!("metrics recorder: {e}"))?;
     describe();
+    PROCESS.describe();
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
@@ -161,6 +182,15 @@ fn describe() {
     describe_counter!(
         CONFIG_RELOADS_TOTAL,
         "Config reloads by result (ok or error)."
+    );
+    describe_gauge!(
+        CONFIG_LAST_RELOAD_SUCCESSFUL,
+        "1 when the last load of the config file (at start or a reload) took effect, 0 when it was rejected."
+    );
+    describe_gauge!(
+        CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
+        Unit::Seconds,
+        "Unix time of the last load of the config file that took effect (start or reload)."
     );
     describe_gauge!(BUILD_INFO, "Build information; the value is always 1.");
     describe_counter!(

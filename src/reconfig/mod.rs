@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use metrics::counter;
+use metrics::{counter, gauge};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -92,6 +92,8 @@ impl Reconfig {
         for result in ["ok", "error"] {
             counter!(m::CONFIG_RELOADS_TOTAL, "result" => result).absolute(0);
         }
+        // The config in effect was loaded at start: that is its last successful load.
+        config_loaded(true);
         use tokio::signal::unix::{signal, SignalKind};
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
@@ -129,6 +131,7 @@ impl Reconfig {
         crate::memory::release_free();
         let label = if result.is_ok() { "ok" } else { "error" };
         counter!(m::CONFIG_RELOADS_TOTAL, "result" => label).increment(1);
+        config_loaded(result.is_ok());
         if let Err(e) = &result {
             warn!(actor, error = %e, "config reload rejected; the running config stays");
             self.events.record(
@@ -179,8 +182,20 @@ impl Reconfig {
     }
 }
 
-/// Drops the counters of the targets `new` no longer has, so they leave `/metrics` and
-/// memory (a target kept by name keeps counting).
+/// Whether the last load of the config file took, and when one last did (as Prometheus
+/// reports its own): an alert on the 0 sees a rejected reload until a good one replaces it.
+fn config_loaded(ok: bool) {
+    gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(if ok { 1.0 } else { 0.0 });
+    if ok {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        gauge!(m::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP).set(now);
+    }
+}
+
+/// Drops the counters of the targets and hooks `new` no longer has, so they leave
+/// `/metrics` and memory (a target or hook kept by name keeps counting).
 fn forget_removed_targets(new: &Config) {
     let groups: HashMap<&str, &crate::config::GroupConfig> =
         new.groups.iter().map(|g| (g.name.as_str(), &**g)).collect();
@@ -188,6 +203,11 @@ fn forget_removed_targets(new: &Config) {
         groups
             .get(group)
             .is_some_and(|g| g.targets.iter().any(|t| t.name == target))
+    });
+    crate::metrics::book::retain_hooks(|group, hook| {
+        groups
+            .get(group)
+            .is_some_and(|g| g.hooks.iter().any(|h| h.name == hook))
     });
 }
 
