@@ -18,5 +18,7 @@ mod harness;
 mod history;
 mod hooks;
 mod metrics_api;
+mod monitoring_kit;
+mod packaging;
 mod proxy;
 mod scale;
