@@ -72,7 +72,7 @@ if [ "$(realpath "$BIN")" != "$(realpath -m target/release/failoverd)" ]; then
   cp "$BIN" "$context/target/release/failoverd"
 fi
 started=$(now)
-podman build --quiet --pull=never --network=host --format docker \
+podman build --quiet --pull=never --network=host --format docker --layers=false \
   -f docker/Dockerfile --target runtime-prebuilt \
   --build-arg "RUNTIME_IMAGE=$BASE" --build-arg "BUILD_IMAGE=$BASE" \
   -t "$IMAGE" "$context" >/dev/null || fail "podman build"
