@@ -47,20 +47,35 @@ fn compose_file_is_valid_and_names_what_exists() {
     if !require("docker-compose", has_command("docker-compose")) {
         return;
     }
-    let out = run("docker-compose", &["-f", "docker/compose.yaml", "config"]);
-    assert!(
-        out.status.success(),
-        "docker-compose config: {}",
-        text(&out)
-    );
-    let resolved = String::from_utf8_lossy(&out.stdout);
-    for service in ["main:", "backup:", "failoverd:", "prometheus:", "grafana:"] {
+    for (args, services) in [
+        (
+            &[][..],
+            &["main", "backup", "failoverd", "prometheus", "grafana"][..],
+        ),
+        (
+            &["--profile", "etcd"][..],
+            &["etcd1", "etcd2", "etcd3", "ns1", "ns2", "ns3"][..],
+        ),
+    ] {
+        let mut all = vec!["-f", "docker/compose.yaml"];
+        all.extend(args);
+        all.push("config");
+        let out = run("docker-compose", &all);
         assert!(
-            resolved.contains(service),
-            "no service {service}\n{resolved}"
+            out.status.success(),
+            "docker-compose {all:?}: {}",
+            text(&out)
         );
+        let resolved = String::from_utf8_lossy(&out.stdout);
+        for service in services {
+            let key = format!("\n  {service}:\n");
+            assert!(
+                resolved.contains(&key),
+                "{args:?}: no service {service}\n{resolved}"
+            );
+        }
     }
-    // Every file the kit mounts is in the repository.
+    // Every file the kit mounts or builds from is in the repository.
     for file in [
         "docker/failoverd.toml",
         "docker/stacks/main.conf",
@@ -68,22 +83,39 @@ fn compose_file_is_valid_and_names_what_exists() {
         "docker/prometheus/prometheus.yml",
         "docker/grafana/provisioning/datasources/prometheus.yml",
         "docker/grafana/provisioning/dashboards/failoverd.yml",
+        "docker/etcd/Dockerfile",
     ] {
         assert!(repo_path(file).is_file(), "{file} is missing");
     }
 }
 
-/// The kit's config is valid as failoverd reads it (its state directory is the image's
-/// volume, which only the container has: docker/test-image.sh runs it there).
+/// The kit's configs are valid as failoverd reads them (their state directory is the
+/// image's volume, which only the container has: docker/test-image.sh runs one there), and
+/// Prometheus scrapes each instance where it listens.
 #[test]
-fn compose_config_is_valid() {
-    let config = failoverd::config::Config::load(&repo_path("docker/failoverd.toml"))
-        .unwrap_or_else(|e| panic!("docker/failoverd.toml: {e}"));
-    assert_eq!(config.admin.listen.to_string(), "127.0.0.1:8439");
+fn compose_configs_are_valid() {
+    let load = |file: &str| {
+        failoverd::config::Config::load(&repo_path(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let single = load("docker/failoverd.toml");
+    assert_eq!(single.admin.listen.to_string(), "127.0.0.1:8439");
     let scrape = std::fs::read_to_string(repo_path("docker/prometheus/prometheus.yml")).unwrap();
+    for n in 1..=3 {
+        let file = format!("docker/cluster/ns{n}.toml");
+        let config = load(&file);
+        let cluster = config.cluster.as_ref().expect("[cluster]");
+        assert_eq!(cluster.instance, format!("ns{n}"));
+        assert_eq!(cluster.endpoints.len(), 3);
+        let admin = config.admin.listen.to_string();
+        assert_eq!(admin, format!("127.0.1.{n}:8439"));
+        assert!(
+            scrape.contains(&format!("\"{admin}\"")),
+            "Prometheus does not scrape {admin}"
+        );
+    }
     assert!(
         scrape.contains("\"127.0.0.1:8439\""),
-        "Prometheus scrapes elsewhere"
+        "Prometheus does not scrape the kit's failoverd"
     );
 }
 
