@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::group::snapshot::{GroupSnap, Snapshot};
-use crate::group::{AdminState, GroupStatus, Health};
+use crate::group::{GroupStatus, Health};
 use crate::metrics::book::{self, HookStats, TargetStats, CHECK_RESULTS, HOOK_RESULTS};
 use crate::metrics::{
     DNS_ANSWERS_TOTAL, GROUP_EPOCH, GROUP_STATE, HEALTH_CHECKS_TOTAL, HOOK_RUNS_TOTAL,
@@ -42,7 +42,7 @@ const ACTIVE: Family = Family(
 const ADMIN_STATE: Family = Family(
     TARGET_ADMIN_STATE,
     "gauge",
-    "1 for the target's admin state an operator set (enabled, drain, maintenance), 0 for the others.",
+    "The admin state an operator set on the target (enabled, drain, maintenance): one sample, 1, for the state in effect.",
 );
 const FLAPPING: Family = Family(
     TARGET_FLAPPING,
@@ -134,18 +134,11 @@ pub fn render(snap: &Snapshot, out: &mut String) {
     per_target(out, &ACTIVE, &rows, |out, labels, r, i, _| {
         sample(out, TARGET_ACTIVE, labels, &[], flag(r.group.is_active(i)));
     });
+    // One sample per target, its current state: the other states' zeros would triple the
+    // family (three lines a target, 60,000 at 20,000 targets) for nothing `== 1` needs.
     per_target(out, &ADMIN_STATE, &rows, |out, labels, r, i, _| {
-        let now = r.group.targets[i].admin;
-        for state in AdminState::ALL {
-            let on = flag(now == state);
-            sample(
-                out,
-                TARGET_ADMIN_STATE,
-                labels,
-                &[("state", state.as_str())],
-                on,
-            );
-        }
+        let state = [("state", r.group.targets[i].admin.as_str())];
+        sample(out, TARGET_ADMIN_STATE, labels, &state, 1.0);
     });
     per_target(out, &FLAPPING, &rows, |out, labels, r, i, _| {
         sample(

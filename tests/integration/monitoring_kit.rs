@@ -96,9 +96,13 @@ async fn every_metric_of_the_dashboard_and_alerts_is_in_a_real_scrape() {
         sample(&scrape, "failoverd_target_admin_state", &labels)
     };
     assert_eq!(admin("backup", "drain"), Some(1.0));
-    assert_eq!(admin("backup", "enabled"), Some(0.0));
+    assert_eq!(
+        admin("backup", "enabled"),
+        None,
+        "one sample a target: its state"
+    );
     assert_eq!(admin("main", "enabled"), Some(1.0));
-    assert_eq!(admin("main", "maintenance"), Some(0.0));
+    assert_eq!(admin("main", "maintenance"), None);
 
     let loaded = reload_metrics(&scrape);
     assert_eq!(
