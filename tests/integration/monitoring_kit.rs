@@ -1,7 +1,8 @@
 //! The monitoring kit against a real failoverd: every metric the Grafana dashboard and the
-//! alert rules read exists in a scrape of a failoverd that went through a failover, a
-//! drain, a failing hook and a rejected reload, with HELP; and the values of the series
-//! the kit added (admin state, hook runs, last reload, process) follow what happened.
+//! alert rules read exists in a scrape of a failoverd (a member of a real etcd cluster)
+//! that went through a failover, a drain, a failing hook and a rejected reload, with HELP;
+//! and the values of the series the kit added (admin state, hook runs, last reload,
+//! process) follow what happened.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,19 +37,24 @@ command = ["true"]"#;
 
 /// Names the kit reads that this failoverd cannot have yet, and what brings them. The test
 /// fails when one appears, so that it leaves this list.
-const PENDING: &[(&str, &str)] = &[(
-    "failoverd_cluster_connected",
-    "the etcd cluster (DESIGN.md, \"Many instances\")",
-)];
+const PENDING: &[(&str, &str)] = &[];
 
 /// Series Prometheus itself makes for every scrape.
 const PROMETHEUS_OWN: &[&str] = &["up"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_of_the_dashboard_and_alerts_is_in_a_real_scrape() {
+    // The cluster's metrics exist only with [cluster]: the kit's etcd profile and alert.
+    let Some(etcd) = EtcdCluster::start(16).await else {
+        return;
+    };
     let (port, main, _backup) = http_stacks("127.0.0.2", "127.0.0.3");
+    let cluster = format!(
+        "[cluster]\nbackend = \"etcd\"\nendpoints = {}\nprefix = \"/kit/\"\ninstance = \"ns1\"\n",
+        etcd.endpoints_toml()
+    );
     let config = format!(
-        "{DNS}{}",
+        "{DNS}{cluster}{}",
         two_stack_config(port, "127.0.0.2", "127.0.0.3", GROUP, CHECK)
     );
     let f = Failoverd::start(&config).await;
@@ -112,7 +118,12 @@ async fn every_metric_of_the_dashboard_and_alerts_is_in_a_real_scrape() {
     );
     rejected_reload_keeps_the_time(&f, loaded.1.expect("a load time")).await;
 
-    let scrape = f.metrics().await;
+    let scrape = eventually(Duration::from_secs(10), "the instance leading", || async {
+        let s = f.metrics().await;
+        (metric(&s, "failoverd_cluster_is_leader") == Some(1.0)).then_some(s)
+    })
+    .await;
+    assert_eq!(metric(&scrape, "failoverd_cluster_connected"), Some(1.0));
     process_metrics_are_real(&scrape, f.pid());
     every_name_has_help(&scrape, failoverd::metrics::ALL);
     kit_names_are_scraped(&scrape);
