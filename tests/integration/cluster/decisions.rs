@@ -56,9 +56,17 @@ async fn cluster_a_dead_main_flips_every_instance_to_one_committed_decision() {
             "not all flipped: {flipped:?}"
         );
         for (i, f) in fs.iter().enumerate() {
-            if flipped[i].is_none() && served(f).await.3 == [BACKUP] {
+            // Every answer sampled is a committed decision: the main, then the backup.
+            let a = served(f).await.3;
+            assert!(a == [MAIN] || a == [BACKUP], "{} answered {a:?}", i + 1);
+            if flipped[i].is_none() && a == [BACKUP] {
                 flipped[i] = Some(t0.elapsed());
             }
+            assert!(
+                flipped[i].is_none() || a == [BACKUP],
+                "{} went back to {a:?}",
+                i + 1
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
