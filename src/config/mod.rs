@@ -13,6 +13,7 @@ mod health_rules;
 mod hook_rules;
 mod hooks;
 mod raw;
+mod target_rules;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};

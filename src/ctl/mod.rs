@@ -176,25 +176,7 @@ async fn cluster_header(client: &Client) -> String {
     let Ok(answer) = client.call(Method::GET, "/v1/cluster", None).await else {
         return String::new();
     };
-    let c = answer.json;
-    if c["backend"] != "etcd" {
-        return String::new();
-    }
-    let instance = render::text(&c["instance"]);
-    match c["connected"] == true {
-        true => format!(
-            "cluster: instance {instance}, leader {}{}\n",
-            render::text(&c["leader"]),
-            if c["is_leader"] == true {
-                " (this one)"
-            } else {
-                ""
-            }
-        ),
-        false => format!(
-            "cluster: instance {instance} DISCONNECTED from etcd: serving the last decision seen\n"
-        ),
-    }
+    render::cluster_line(&answer.json)
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {

@@ -96,6 +96,28 @@ pub fn reloaded(answer: &Value) -> String {
     )
 }
 
+/// `ctl status`'s cluster line (empty without `[cluster]`).
+pub fn cluster_line(c: &Value) -> String {
+    if c["backend"] != "etcd" {
+        return String::new();
+    }
+    let instance = text(&c["instance"]);
+    match c["connected"] == true {
+        true => format!(
+            "cluster: instance {instance}, leader {}{}\n",
+            text(&c["leader"]),
+            if c["is_leader"] == true {
+                " (this one)"
+            } else {
+                ""
+            }
+        ),
+        false => format!(
+            "cluster: instance {instance} DISCONNECTED from etcd: serving the last decision seen\n"
+        ),
+    }
+}
+
 /// `ctl cluster`: whether this instance is connected to etcd, who leads, who is alive.
 pub fn cluster(answer: &Value) -> String {
     if answer["backend"] == "local" {

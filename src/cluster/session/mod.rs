@@ -21,38 +21,15 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod commands;
+mod keys;
+
+pub(super) use keys::Keys;
+
 use super::status::StatusWriter;
 use super::sync::{self, Sync};
 use crate::config::ClusterConfig;
 use crate::group::cluster_link::Role;
-
-/// The keys of one cluster, under its prefix.
-pub(super) struct Keys {
-    pub prefix: String,
-    pub members: String,
-    pub leader: String,
-    pub me: String,
-    pub verdicts: String,
-    pub decisions: String,
-    pub commands: String,
-    pub results: String,
-}
-
-impl Keys {
-    pub fn new(cfg: &ClusterConfig) -> Keys {
-        let members = format!("{}members/", cfg.prefix);
-        Keys {
-            me: format!("{members}{}", cfg.instance),
-            leader: format!("{}leader", cfg.prefix),
-            verdicts: format!("{}verdicts/", cfg.prefix),
-            decisions: format!("{}decisions/", cfg.prefix),
-            commands: format!("{}commands/", cfg.prefix),
-            results: format!("{}results/", cfg.prefix),
-            prefix: cfg.prefix.clone(),
-            members,
-        }
-    }
-}
 
 fn e(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
     move |err| format!("etcd: {what}: {err}")
@@ -346,44 +323,6 @@ impl<'a> Session<'a> {
         }
         // Lost: the watch brings the winner's key.
         Ok(())
-    }
-
-    /// A command asked of this instance: run here if it leads now, else written for the
-    /// leader.
-    async fn ask(&mut self, sync: &mut Sync, f: super::forward::Forward) {
-        if self.is_leader() {
-            let sup = sync.supervisor.clone();
-            tokio::spawn(async move {
-                let answer = sup.command(f.command.into_command(), &f.actor).await;
-                let _ = f.reply.send(answer);
-            });
-            return;
-        }
-        let at = (
-            self.keys.prefix.as_str(),
-            self.cfg.instance.as_str(),
-            self.lease,
-        );
-        sync.fwd
-            .ask(&mut self.client, at, self.cfg.lease_ttl * 2, f)
-            .await;
-    }
-
-    /// On becoming leader: the commands that waited for a leader.
-    async fn take_waiting(&mut self, sync: &mut Sync) {
-        let all = Some(GetOptions::new().with_prefix());
-        let Ok(r) = self.client.get(self.keys.commands.as_str(), all).await else {
-            return;
-        };
-        for kv in r.kvs() {
-            let key = String::from_utf8_lossy(kv.key()).to_string();
-            if let Some(id) = key.strip_prefix(self.keys.commands.as_str()) {
-                let (prefix, sup) = (&self.keys.prefix, &sync.supervisor);
-                sync.fwd
-                    .take(&mut self.client, prefix, id, kv.value(), sup)
-                    .await;
-            }
-        }
     }
 
     /// Tells the status and the supervisor (its role) what this session knows now.
