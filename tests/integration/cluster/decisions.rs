@@ -29,13 +29,7 @@ async fn cluster_a_dead_main_flips_every_instance_to_one_committed_decision() {
         return;
     };
     let (port, main, _backup) = http_stacks(MAIN, BACKUP);
-    let prefix = format!("/failoverd/test-{}/", std::process::id());
-    let mut fs = Vec::new();
-    for name in ["ns1", "ns2", "ns3"] {
-        fs.push(Failoverd::start(&instance_config(&etcd, name, port, &prefix)).await);
-    }
-    let refs: Vec<&Failoverd> = fs.iter().collect();
-    agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    let (fs, _) = three_instances(&etcd, port).await;
     let first = eventually(Duration::from_secs(10), "one answer: main", || async {
         let mut seen = Vec::new();
         for f in &fs {
@@ -102,13 +96,7 @@ async fn cluster_a_command_on_a_follower_is_committed_and_served_by_all() {
         return;
     };
     let (port, _main, _backup) = http_stacks(MAIN, BACKUP);
-    let prefix = format!("/failoverd/test-{}/", std::process::id());
-    let mut fs = Vec::new();
-    for name in ["ns1", "ns2", "ns3"] {
-        fs.push(Failoverd::start(&instance_config(&etcd, name, port, &prefix)).await);
-    }
-    let refs: Vec<&Failoverd> = fs.iter().collect();
-    let leader = agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    let (fs, leader) = three_instances(&etcd, port).await;
     for f in &fs {
         f.wait_both_up("app", Duration::from_secs(10)).await;
     }
@@ -158,13 +146,7 @@ async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
         return;
     };
     let (port, main, _backup) = http_stacks(MAIN, BACKUP);
-    let prefix = format!("/failoverd/test-{}/", std::process::id());
-    let mut fs = Vec::new();
-    for name in ["ns1", "ns2", "ns3"] {
-        fs.push(Failoverd::start(&instance_config(&etcd, name, port, &prefix)).await);
-    }
-    let refs: Vec<&Failoverd> = fs.iter().collect();
-    agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    let (mut fs, _) = three_instances(&etcd, port).await;
     for f in &fs {
         f.wait_both_up("app", Duration::from_secs(10)).await;
     }

@@ -61,3 +61,16 @@ pub(crate) async fn agreed_leader(fs: &[&Failoverd], members: &[&str], limit: Du
     })
     .await
 }
+
+/// Instances ns1, ns2 and ns3 of one cluster on `etcd` (the group's port `port`), once
+/// they agree on a leader; and that leader.
+pub(crate) async fn three_instances(etcd: &EtcdCluster, port: u16) -> (Vec<Failoverd>, String) {
+    let prefix = format!("/failoverd/test-{}/", std::process::id());
+    let mut fs = Vec::new();
+    for name in ["ns1", "ns2", "ns3"] {
+        fs.push(Failoverd::start(&instance_config(etcd, name, port, &prefix)).await);
+    }
+    let refs: Vec<&Failoverd> = fs.iter().collect();
+    let leader = agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    (fs, leader)
+}
