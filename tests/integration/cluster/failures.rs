@@ -158,3 +158,47 @@ async fn cluster_with_one_etcd_member_down_everything_still_works() {
         .await;
     eprintln!("{rounds} rounds sampled from 3 instances");
 }
+
+/// A transition's hooks run once in the cluster, on the leader that decided it: each
+/// instance's hook writes its own name to one shared file, and one line is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_hooks_run_once_per_transition_on_the_leader() {
+    let Some(etcd) = EtcdCluster::start(11).await else {
+        return;
+    };
+    let (port, main, _backup) = http_stacks(MAIN, BACKUP);
+    let shared = tempfile::tempdir().unwrap();
+    let log = shared.path().join("hooks.log");
+    let prefix = format!("/failoverd/test-{}/", std::process::id());
+    let mut fs = Vec::new();
+    for name in ["ns1", "ns2", "ns3"] {
+        let hook = format!(
+            "[[group.hook]]\nname = \"tell\"\non = [\"failover\"]\n\
+             command = [\"sh\", \"-c\", \"echo {name} $TRIGGER $EPOCH >> {}\"]\n",
+            log.display()
+        );
+        let group = pair_group("app", port, &hook, CHECK);
+        let cfg = cluster_config(&etcd.endpoints_toml(), name, &prefix, &group);
+        fs.push(Failoverd::start(&cfg).await);
+    }
+    let refs: Vec<&Failoverd> = fs.iter().collect();
+    let leader = agreed_leader(&refs, &["ns1", "ns2", "ns3"], Duration::from_secs(10)).await;
+    for f in &fs {
+        f.wait_both_up("app", Duration::from_secs(10)).await;
+    }
+    main.stop();
+    all_answer(&fs, BACKUP, Duration::from_secs(10)).await;
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    eventually(Duration::from_secs(5), "the hook ran", || async {
+        (!read().is_empty()).then_some(())
+    })
+    .await;
+    // A follower would have run its hook when it served the decision, milliseconds after
+    // the leader: a second is ample to see one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        read(),
+        format!("{leader} failover 1\n"),
+        "once, on the leader"
+    );
+}
