@@ -73,6 +73,8 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         .route("/v1/groups/{group}/release", post(operate::release))
         .route("/v1/groups/{group}/failback", post(operate::failback))
         .route("/v1/groups/{group}/commit", post(operate::commit))
+        .route("/v1/groups/{group}/uncommit", post(operate::uncommit))
+        .route("/v1/groups/{group}/retry", post(operate::retry))
         .route("/v1/groups/{group}/disconnect", post(operate::disconnect))
         .route(
             "/v1/groups/{group}/targets/{target}/state",

@@ -171,6 +171,7 @@ mod tests {
             last_change: None,
             pin: None,
             disconnect_gen: 0,
+            held: None,
             changed: tokio::sync::watch::channel(0).1,
         }
     }
