@@ -21,13 +21,16 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Targets to try, in order. Empty only when nothing may serve (fail_closed, all down).
+/// In a group with gates, only the active targets: a target the gates have not prepared
+/// (a replica not yet promoted, a stack not yet unfenced) must never take a connection, so
+/// a dead main's clients see failed connects until the gates pass.
 pub fn candidates(g: &GroupSnap, rotate: usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(g.targets.len());
     let active = &g.active;
     for k in 0..active.len() {
         out.push(active[(rotate + k) % active.len()]);
     }
-    if active.is_empty() && g.config.all_down == AllDown::FailClosed {
+    if (active.is_empty() && g.config.all_down == AllDown::FailClosed) || g.config.gated() {
         return out;
     }
     // Fallbacks: up targets before unchecked ones, each by priority; never drained,
@@ -126,11 +129,16 @@ mod tests {
     use crate::group::GroupStatus;
 
     fn group(all_down: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
+        group_with(all_down, "", active, health)
+    }
+
+    fn group_with(all_down: &str, hooks: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
         let text = format!(
             r#"
             [[group]]
             name = "g"
             all_down = "{all_down}"
+            {hooks}
             [[group.listener]]
             listen = "127.0.0.1:0"
             target_port = 1
@@ -208,6 +216,15 @@ mod tests {
         let g = group("fail_static", vec![0, 1], &[Up, Up, Unknown, Up]);
         assert_eq!(candidates(&g, 0), vec![0, 1, 3, 2]);
         assert_eq!(candidates(&g, 1), vec![1, 0, 3, 2]);
+    }
+
+    #[test]
+    fn a_gated_group_never_falls_back_past_its_active_targets() {
+        use Health::*;
+        let gate =
+            "[[group.hook]]\n            stage = \"before\"\n            command = [\"/bin/true\"]";
+        let g = group_with("fail_static", gate, vec![0, 1], &[Down, Up, Up, Up]);
+        assert_eq!(candidates(&g, 0), vec![0, 1]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod dns_client;
 mod dns_failover;
 mod failover;
 mod failover_timing;
+mod gates;
 mod harness;
 mod history;
 mod hooks;
