@@ -64,7 +64,7 @@ async fn run(
     }
 }
 
-fn command_error(e: CommandError) -> Response {
+pub(super) fn command_error(e: CommandError) -> Response {
     let status = match e {
         CommandError::NotFound(_) => StatusCode::NOT_FOUND,
         CommandError::Conflict(_) => StatusCode::CONFLICT,

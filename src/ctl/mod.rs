@@ -9,6 +9,7 @@
 //! subcommand of `failoverd`.
 
 mod client;
+mod drill;
 mod render;
 mod table;
 mod tls;
@@ -140,6 +141,9 @@ fn fail(message: &str, code: u8) -> ExitCode {
 
 async fn execute(args: CtlArgs) -> Result<String, Failure> {
     let client = Client::new(settings(&args)?)?;
+    if let Verb::Drill { group, to, hold } = &args.verb {
+        return Ok(drill::drill(&client, group, to.as_deref(), hold).await?);
+    }
     let (method, path, body) = request(&args.verb);
     let answer = match client.call(method, &path, body.as_ref()).await {
         Ok(answer) => answer,

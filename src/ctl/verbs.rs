@@ -31,6 +31,18 @@ pub enum Verb {
     Uncommit { group: String },
     /// Run the gates of a failed switch again.
     Retry { group: String },
+    /// Rehearse a failover of a healthy GROUP for real: gates, switch, check through
+    /// failoverd's own DNS and proxy that the target serves, hold, switch back; prints
+    /// the report (also in the event history).
+    Drill {
+        group: String,
+        /// The target to drill to (default: the best other target that is up).
+        #[arg(long, value_name = "TARGET")]
+        to: Option<String>,
+        /// How long traffic stays on the target.
+        #[arg(long, value_name = "DURATION", default_value = "30s")]
+        hold: String,
+    },
     /// No new traffic to TARGET; its open connections finish.
     Drain { group: String, target: String },
     /// No traffic to TARGET at all; its connections are closed.
@@ -84,6 +96,7 @@ pub fn request(verb: &Verb) -> (Method, String, Option<Value>) {
         Verb::Commit { group } => (Method::POST, group_path(group, "commit"), None),
         Verb::Uncommit { group } => (Method::POST, group_path(group, "uncommit"), None),
         Verb::Retry { group } => (Method::POST, group_path(group, "retry"), None),
+        Verb::Drill { group, .. } => (Method::GET, group_path(group, "drill"), None),
         Verb::Disconnect { group } => (Method::POST, group_path(group, "disconnect"), None),
         Verb::Drain { group, target } => target_state(group, target, "drain"),
         Verb::Maintenance { group, target } => target_state(group, target, "maintenance"),
@@ -137,9 +150,12 @@ pub fn action(verb: &Verb) -> Option<render::Action<'_>> {
         Verb::Drain { group, target } => Action::TargetState(group, target, "drain"),
         Verb::Maintenance { group, target } => Action::TargetState(group, target, "maintenance"),
         Verb::Enable { group, target } => Action::TargetState(group, target, "enabled"),
-        Verb::Status { .. } | Verb::Events { .. } | Verb::Reload | Verb::Cluster | Verb::Ready => {
-            return None
-        }
+        Verb::Status { .. }
+        | Verb::Events { .. }
+        | Verb::Reload
+        | Verb::Cluster
+        | Verb::Ready
+        | Verb::Drill { .. } => return None,
     })
 }
 

@@ -35,6 +35,15 @@ pub enum Command {
     Retry {
         group: String,
     },
+    /// A drill's move: pins `target` with cause `drill` (through the gates).
+    Drill {
+        group: String,
+        target: String,
+    },
+    /// A drill's end: the pin goes, with cause `drill`.
+    EndDrill {
+        group: String,
+    },
     SetAdmin {
         group: String,
         target: String,
@@ -179,7 +188,7 @@ impl Supervisor {
             self.groups[gi].machine.gate(),
             super::machine::Gate::Running(_)
         );
-        if !held && action != "retry" {
+        if !held && !["retry", "drill", "drill_end"].contains(&action) {
             self.notify_hooks(Some(self.notice(gi, action, transition.as_ref(), actor)));
         }
         self.touch(gi);
@@ -195,6 +204,8 @@ impl Supervisor {
             Command::Commit { group } => (group, "commit"),
             Command::Uncommit { group } => (group, "uncommit"),
             Command::Retry { group } => (group, "retry"),
+            Command::Drill { group, .. } => (group, "drill"),
+            Command::EndDrill { group } => (group, "drill_end"),
             Command::SetAdmin { group, .. } => (group, "target_state"),
             Command::Disconnect { group } => (group, "disconnect"),
             Command::Reload(_) => unreachable!("reload is handled before"),
@@ -262,6 +273,19 @@ impl Supervisor {
             Command::Retry { .. } => {
                 self.groups[gi].machine.retry().map_err(conflict)?;
                 (None, json!({}))
+            }
+            Command::Drill { target, .. } => {
+                let ti = self.target(gi, target)?;
+                let m = &mut self.groups[gi].machine;
+                let t = m.pin_to(ti, false, Cause::Drill, now).map_err(conflict)?;
+                (t, json!({ "target": target }))
+            }
+            Command::EndDrill { .. } => {
+                let m = &mut self.groups[gi].machine;
+                (
+                    m.release_as(Cause::Drill, now).map_err(conflict)?,
+                    json!({}),
+                )
             }
             Command::SetAdmin { target, state, .. } => {
                 let ti = self.target(gi, target)?;

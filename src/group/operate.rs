@@ -87,6 +87,17 @@ impl Machine {
         force: bool,
         now: Instant,
     ) -> Result<Option<Transition>, String> {
+        self.pin_to(target, force, Cause::Manual, now)
+    }
+
+    /// `switch`, for `cause` (a drill pins with `Cause::Drill`).
+    pub fn pin_to(
+        &mut self,
+        target: usize,
+        force: bool,
+        cause: Cause,
+        now: Instant,
+    ) -> Result<Option<Transition>, String> {
         let t = &self.targets[target];
         if t.admin != AdminState::Enabled {
             return Err(format!("target is in {:?} state; enable it first", t.admin).to_lowercase());
@@ -98,19 +109,24 @@ impl Machine {
         }
         self.pin = Some(target);
         if force {
-            return Ok(self.evaluate_forced(now, Cause::Manual));
+            return Ok(self.evaluate_forced(now, cause));
         }
         self.drop_held();
-        Ok(self.evaluate_as(now, Some(Cause::Manual)))
+        Ok(self.evaluate_as(now, Some(cause)))
     }
 
     /// Removes the pin; the rules decide again.
     pub fn release(&mut self, now: Instant) -> Result<Option<Transition>, String> {
+        self.release_as(Cause::Manual, now)
+    }
+
+    /// `release`, for `cause`.
+    pub fn release_as(&mut self, cause: Cause, now: Instant) -> Result<Option<Transition>, String> {
         if self.pin.take().is_none() {
             return Err("group is not pinned".into());
         }
         self.drop_held();
-        Ok(self.evaluate_as(now, Some(Cause::Manual)))
+        Ok(self.evaluate_as(now, Some(cause)))
     }
 
     /// Returns to the best tier with an up target now, without waiting for the hold (the

@@ -78,7 +78,11 @@ impl WireCommand {
                 target: target.clone(),
                 state: *state,
             },
-            Command::Disconnect { .. } | Command::Reload(_) => return None,
+            // A drill runs on the instance that leads (see `drill`).
+            Command::Disconnect { .. }
+            | Command::Reload(_)
+            | Command::Drill { .. }
+            | Command::EndDrill { .. } => return None,
         })
     }
 

@@ -43,6 +43,7 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
         info!(kind = "dns-tcp", addr = %l.addr, "listening");
         dns_sockets.push(l);
     }
+    crate::bound_addrs::set_dns(dns_sockets.iter().map(|l| l.addr).collect());
     Ok(Bound {
         admin,
         proxies,

@@ -134,6 +134,7 @@ pub async fn run(
         tokens,
         subsystems: subsystems.clone(),
         cluster,
+        drills: Default::default(),
     };
     spawn_admin(bound.admin, &config, admin_ctx, &run);
     // Everything is bound and running: what is open now stays outside the budget.

@@ -12,6 +12,7 @@ mod demo;
 mod dns;
 mod dns_client;
 mod dns_failover;
+mod drill;
 mod failover;
 mod failover_timing;
 mod gates;
