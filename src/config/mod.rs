@@ -113,13 +113,13 @@ impl Secret {
         Secret(s)
     }
 
-    /// Constant-time comparison (`subtle`), so response timing says nothing about the
-    /// secret's content (only, as with any such compare, whether the lengths differ).
     /// The secret itself, for a client that must send it (etcd's authentication).
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// Constant-time comparison (`subtle`), so response timing says nothing about the
+    /// secret's content (only, as with any such compare, whether the lengths differ).
     pub fn matches(&self, offered: &str) -> bool {
         use subtle::ConstantTimeEq;
         self.0.as_bytes().ct_eq(offered.as_bytes()).into()
