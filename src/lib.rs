@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod reconfig;
 pub mod runtime_thread;
 pub mod server;
+pub mod sockets;
 pub mod store;
 pub mod tcp;
 pub mod tls_client;

@@ -5,9 +5,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use socket2::{SockRef, Socket, TcpKeepalive};
+use socket2::Socket;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -16,9 +15,6 @@ use super::listener::ListenerCtx;
 use crate::config::{AllDown, TargetAddress};
 use crate::group::snapshot::{GroupSnap, Snapshot};
 use crate::group::{AdminState, Health};
-
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Targets to try, in order. Empty only when nothing may serve (fail_closed, all down).
 /// In a group with gates, only the active targets: a target the gates have not prepared
@@ -99,26 +95,12 @@ async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<Sock
     }
 }
 
-/// The same options on a listening socket: accepted sockets inherit them (Linux), which
-/// saves four setsockopt calls per client connection.
-pub fn tune_listener(listener: &impl std::os::fd::AsFd) {
-    set_options(&SockRef::from(listener));
-}
-
-/// Applied to a target connection before its SYN (see `crate::tcp::connect`).
+/// The options of `crate::sockets::tune` on a target connection, before its SYN (see
+/// `crate::tcp::connect`); listeners get them once (`sockets::tune_listener`), and accepted
+/// sockets inherit them (Linux), which saves four setsockopt calls per client connection.
 fn tune(sock: &Socket) -> io::Result<()> {
-    set_options(sock);
+    crate::sockets::tune(sock);
     Ok(())
-}
-
-/// Low latency for small writes, and keepalive so dead peers do not pin a session forever.
-/// Failing to set either costs latency or detection time, not the connection.
-fn set_options(sock: &Socket) {
-    let _ = sock.set_tcp_nodelay(true);
-    let keepalive = TcpKeepalive::new()
-        .with_time(KEEPALIVE_IDLE)
-        .with_interval(KEEPALIVE_INTERVAL);
-    let _ = sock.set_tcp_keepalive(&keepalive);
 }
 
 #[cfg(test)]
@@ -127,6 +109,8 @@ mod tests {
     use crate::config::Config;
     use crate::group::snapshot::TargetSnap;
     use crate::group::GroupStatus;
+    use crate::sockets::{tune_listener, KEEPALIVE_IDLE};
+    use socket2::SockRef;
 
     fn group(all_down: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
         group_with(all_down, "", active, health)

@@ -62,7 +62,7 @@ impl Listeners {
             for (li, l) in g.listeners.iter().enumerate() {
                 let key = slot_key(&g.name, li, l.listen);
                 if !self.slots.contains_key(&key) {
-                    let sock = crate::server::listen_proxy(l.listen).map_err(|e| {
+                    let sock = crate::sockets::listen_proxy(l.listen).map_err(|e| {
                         format!("group {:?}: cannot listen on {}: {e}", g.name, l.listen)
                     })?;
                     fresh.insert(key, sock);
