@@ -141,6 +141,16 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// The rustls error in `e`, also inside io::Errors (which wrap it, possibly twice, and
+/// whose `source()` skips what they wrap): an HTTP client's TLS failure in rustls' words.
+pub fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error(inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

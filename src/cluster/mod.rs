@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use status::StatusWriter;
 pub use status::StatusReader;
+use status::StatusWriter;
 
 use sync::Sync;
 

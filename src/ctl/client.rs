@@ -1,22 +1,14 @@
-//! The HTTP(S) client of `failoverd ctl`: one HTTP/1.1 request per connection to the admin
-//! API, under one deadline that covers the connect, the TLS handshake, the request and the
-//! whole answer. Every failure becomes a [`CtlError`] that says which URL and why.
+//! The HTTP(S) client of `failoverd ctl` (reqwest, HTTP/1.1, no proxy, no redirects): one
+//! request to the admin API under one deadline that covers the connect, the TLS handshake,
+//! the request and the whole answer. Every failure becomes a [`CtlError`] that says which
+//! URL and why.
 
+use std::error::Error as _;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1;
-use hyper::header::{
-    HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT,
-};
-use hyper::{Method, Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, StatusCode, Uri};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_util::task::AbortOnDropHandle;
 
 use super::tls;
 
@@ -61,9 +53,6 @@ pub struct AdminUrl {
     https: bool,
     /// `host:port` as written, for the Host header and messages.
     authority: String,
-    /// The host to connect to (an IPv6 literal without its brackets).
-    host: String,
-    port: u16,
     /// A path prefix (a reverse proxy's mount point), without a trailing slash.
     prefix: String,
 }
@@ -92,19 +81,12 @@ impl AdminUrl {
         if uri.query().is_some() {
             return Err(bad("the URL must not have a query"));
         }
-        let host = authority.host();
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        if host.is_empty() {
+        if authority.host().trim_matches(['[', ']']).is_empty() {
             return Err(bad("the URL needs a host"));
         }
         Ok(AdminUrl {
             https,
             authority: authority.as_str().to_string(),
-            host: host.to_string(),
-            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
             prefix: uri.path().trim_end_matches('/').to_string(),
         })
     }
@@ -138,7 +120,7 @@ pub struct Answer {
 pub struct Client {
     admin: AdminUrl,
     token: Option<HeaderValue>,
-    tls: Option<TlsConnector>,
+    http: reqwest::Client,
     timeout: Duration,
 }
 
@@ -154,16 +136,25 @@ impl Client {
             }
             None => None,
         };
+        // The process's one crypto provider, also for plain http (reqwest asks for one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut http = reqwest::Client::builder()
+            .http1_only()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(AGENT)
+            .timeout(s.timeout);
         // Plain http ignores --ca-file and --insecure, so one environment can serve both.
-        let tls = if s.admin.is_https() {
-            Some(tls::connector(s.ca_file.as_deref(), s.insecure)?)
-        } else {
-            None
-        };
+        if s.admin.is_https() {
+            http = http.tls_backend_preconfigured(tls::config(s.ca_file.as_deref(), s.insecure)?);
+        }
+        let http = http
+            .build()
+            .map_err(|e| CtlError::Failed(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Client {
             admin: s.admin,
             token,
-            tls,
+            http,
             timeout: s.timeout,
         })
     }
@@ -180,17 +171,18 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Answer, CtlError> {
         let url = self.admin.url(path);
-        let request = self.request(method, path, body)?;
-        let answer = tokio::time::timeout(self.timeout, self.exchange(request, &url)).await;
-        let (status, bytes) = match answer {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(CtlError::Unreachable {
-                    url,
-                    reason: format!("no answer within {}", show_duration(self.timeout)),
-                })
+        let (status, bytes) = self.exchange(method, &url, body).await.map_err(|e| {
+            let reason = match e {
+                Failed::Http(e) if e.is_timeout() => {
+                    format!("no answer within {}", show_duration(self.timeout))
+                }
+                e => reason(&e),
+            };
+            CtlError::Unreachable {
+                url: url.clone(),
+                reason,
             }
-        };
+        })?;
         let json = serde_json::from_slice::<Value>(&bytes);
         if status.is_success() {
             return match json {
@@ -211,103 +203,70 @@ impl Client {
         Err(CtlError::Api { status, message })
     }
 
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Request<Full<Bytes>>, CtlError> {
-        let target = format!("{}{path}", self.admin.prefix);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(target.as_str())
-            .header(HOST, self.admin.authority.as_str())
-            .header(USER_AGENT, AGENT)
-            .header(ACCEPT, "application/json")
-            .header(CONNECTION, "close");
-        if let Some(token) = &self.token {
-            builder = builder.header(AUTHORIZATION, token.clone());
-        }
-        let bytes = match body {
-            Some(v) => {
-                builder = builder.header(CONTENT_TYPE, "application/json");
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
-        builder
-            .body(Full::new(bytes))
-            .map_err(|e| CtlError::Usage(format!("cannot build a request for {target:?}: {e}")))
-    }
-
+    /// Sends the request and reads the whole answer (up to the limit).
     async fn exchange(
         &self,
-        request: Request<Full<Bytes>>,
+        method: Method,
         url: &str,
-    ) -> Result<(StatusCode, Bytes), CtlError> {
-        let unreachable = |reason: String| CtlError::Unreachable {
-            url: url.to_string(),
-            reason,
-        };
-        let tcp = TcpStream::connect((self.admin.host.as_str(), self.admin.port))
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        let result = match &self.tls {
-            None => send(tcp, request).await,
-            Some(connector) => {
-                let name = tls::server_name(&self.admin.host)?;
-                let stream = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| unreachable(format!("TLS: {e}")))?;
-                send(stream, request).await
-            }
-        };
-        result.map_err(|e| unreachable(hyper_error(&e)))
-    }
-}
-
-/// Sends one request over a connected stream and reads the whole answer (up to the limit).
-async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Failed>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
-    // hyper does the socket I/O in this future; aborting it when we return closes the socket.
-    // Aborted when the request is done or dropped (a timeout): no task or socket outlives it.
-    let _conn = AbortOnDropHandle::new(tokio::spawn(conn));
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let mut body = response.into_body();
-    let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        if let Some(data) = frame?.data_ref() {
-            if out.len() + data.len() > BODY_LIMIT {
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Vec<u8>), Failed> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, token.clone());
+        }
+        if let Some(v) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(v.to_string());
+        }
+        let mut response = request.send().await?;
+        let status = response.status();
+        let mut out = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if out.len() + chunk.len() > BODY_LIMIT {
                 return Err(Failed::TooLarge);
             }
-            out.extend_from_slice(data);
+            out.extend_from_slice(&chunk);
         }
+        Ok((status, out))
     }
-    Ok((status, Bytes::from(out)))
 }
 
 #[derive(Debug)]
 enum Failed {
-    Http(hyper::Error),
+    Http(reqwest::Error),
     TooLarge,
 }
 
-impl From<hyper::Error> for Failed {
-    fn from(e: hyper::Error) -> Self {
+impl From<reqwest::Error> for Failed {
+    fn from(e: reqwest::Error) -> Self {
         Failed::Http(e)
     }
 }
 
-/// What went wrong, with hyper's causes (its own message is terse).
-fn hyper_error(e: &Failed) -> String {
-    match e {
-        Failed::TooLarge => format!("the answer is larger than {BODY_LIMIT} bytes"),
-        Failed::Http(e) => failoverd::http1::describe(e),
+/// Why a request failed, in the words of its innermost cause: the TLS error (`TLS:
+/// invalid peer certificate: ...`) or the socket's (`Connection refused`); reqwest's own
+/// message only says that sending failed.
+fn reason(e: &Failed) -> String {
+    let e = match e {
+        Failed::TooLarge => return format!("the answer is larger than {BODY_LIMIT} bytes"),
+        Failed::Http(e) => e,
+    };
+    let mut source = e.source();
+    let mut innermost = None;
+    while let Some(cause) = source {
+        if let Some(tls) = failoverd::tls_client::rustls_error(cause) {
+            return format!("TLS: {tls}");
+        }
+        innermost = Some(cause);
+        source = cause.source();
+    }
+    match innermost {
+        Some(cause) => cause.to_string(),
+        None => e.to_string(),
     }
 }
 

@@ -3,16 +3,13 @@
 //! explicit opt-out) any certificate.
 
 use std::path::Path;
-use std::sync::Arc;
-
-use rustls_pki_types::ServerName;
-use tokio_rustls::TlsConnector;
 
 use failoverd::tls_client::{self, Trust, TrustError};
 
 use super::client::CtlError;
 
-pub fn connector(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConnector, CtlError> {
+/// The rustls client config ctl's HTTP client uses for an https admin URL.
+pub fn config(ca_file: Option<&Path>, insecure: bool) -> Result<rustls::ClientConfig, CtlError> {
     let trust = match (ca_file, insecure) {
         (_, true) => Trust::AnyCertificate,
         (Some(path), false) => Trust::File(path),
@@ -27,11 +24,5 @@ pub fn connector(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConnector,
         )),
         (other, _) => CtlError::Usage(other.to_string()),
     })?;
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
-/// The name the certificate must carry: the URL's host (an IP literal checks IP SANs).
-pub fn server_name(host: &str) -> Result<ServerName<'static>, CtlError> {
-    ServerName::try_from(host.to_string())
-        .map_err(|_| CtlError::Usage(format!("{host:?} is not a valid TLS server name")))
+    Ok(config)
 }

@@ -3,13 +3,10 @@ use super::*;
 #[test]
 fn admin_urls() {
     let u = AdminUrl::parse("http://127.0.0.1:9090", "--admin").unwrap();
-    assert_eq!(
-        (u.host.as_str(), u.port, u.https),
-        ("127.0.0.1", 9090, false)
-    );
+    assert_eq!((u.authority.as_str(), u.https), ("127.0.0.1:9090", false));
     assert_eq!(u.url("/v1/groups"), "http://127.0.0.1:9090/v1/groups");
     let u = AdminUrl::parse("https://[::1]/failoverd/", "--admin").unwrap();
-    assert_eq!((u.host.as_str(), u.port, u.https), ("::1", 443, true));
+    assert_eq!((u.authority.as_str(), u.https), ("[::1]", true));
     assert_eq!(u.url("/v1/reload"), "https://[::1]/failoverd/v1/reload");
     for bad in [
         "127.0.0.1:9090",
