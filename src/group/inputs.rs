@@ -4,6 +4,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::commands::{Command, CommandError};
+use super::Role;
 use crate::health::checker::CheckId;
 
 /// Room for bursts of results; passive reports beyond it are dropped (the active checks
@@ -23,6 +24,8 @@ pub struct CheckReport {
     pub ok: bool,
     /// Why it failed (empty when ok).
     pub detail: String,
+    /// The role a role check answered (`None`: failed, or not a role check).
+    pub role: Option<Role>,
 }
 
 /// A client connect the proxy saw fail, by the indices of the snapshot it used.

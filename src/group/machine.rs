@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::{AdminState, Cause, GroupStatus, Health};
+use super::{AdminState, Cause, GroupStatus, Health, Role};
 use crate::config::{AllDown, Failback};
 
 #[derive(Debug, Clone, Copy)]
@@ -38,18 +38,28 @@ pub struct TargetState {
     pub flapping: bool,
     /// When the target went down, within the flap window.
     downs: VecDeque<Instant>,
+    /// What its role check last answered; `None` when down, before the first answer, or
+    /// without a role check.
+    pub role: Option<Role>,
+    /// The group's `role = "primary"`: a standby takes no traffic.
+    primary_only: bool,
 }
 
 impl TargetState {
     fn enabled(&self) -> bool {
         self.admin == AdminState::Enabled
     }
+    /// A standby in a group that wants primaries: reachable, a failover candidate, never a
+    /// traffic target.
+    pub fn barred_standby(&self) -> bool {
+        self.primary_only && self.role == Some(Role::Standby)
+    }
     /// Up, or not yet checked: a target is not written off before its first verdict.
     fn serving(&self) -> bool {
-        self.enabled() && self.health != Health::Down
+        self.enabled() && self.health != Health::Down && !self.barred_standby()
     }
     fn up(&self) -> bool {
-        self.enabled() && self.health == Health::Up
+        self.enabled() && self.health == Health::Up && !self.barred_standby()
     }
     /// Since when the target has been up without a single failure.
     fn stable_since(&self) -> Option<Instant> {
@@ -59,6 +69,9 @@ impl TargetState {
 }
 
 pub use super::transition::{AllDownEdge, Transition};
+
+/// What role checks tell the machine (`machine/roles.rs`).
+mod roles;
 
 /// The tier the rules pick, and why.
 struct Choice {
@@ -93,6 +106,8 @@ impl Machine {
                 last_failure: None,
                 flapping: false,
                 downs: VecDeque::new(),
+                role: None,
+                primary_only: false,
             })
             .collect();
         let mut m = Machine {
@@ -144,6 +159,8 @@ impl Machine {
         t.health = health;
         t.up_since = (health == Health::Up).then_some(now);
         if health == Health::Down {
+            // Unreachable: whatever it was, nobody knows what it is now.
+            t.role = None;
             let window = self.policy.flap_window;
             t.downs.retain(|&d| now.duration_since(d) < window);
             t.downs.push_back(now);

@@ -9,6 +9,7 @@ pub mod machine;
 pub mod notices;
 mod persist;
 mod reload;
+mod role;
 pub mod snapshot;
 pub mod supervisor;
 mod transition;
@@ -16,6 +17,8 @@ mod verdicts;
 pub mod wire_command;
 
 use serde::{Deserialize, Serialize};
+
+pub use role::Role;
 
 /// A target's health verdict. `Unknown` until the first verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -94,6 +94,7 @@ impl GroupState {
                 continue;
             };
             self.machine.carry_target(i, &prev.machine.targets()[p]);
+            self.errors[i] = prev.errors[p].clone();
             let h = &self.config.health;
             self.counters[i] =
                 if (h.rise, h.fall) == (prev.config.health.rise, prev.config.health.fall) {
@@ -111,6 +112,10 @@ impl GroupState {
             }
         }
         self.machine.carry_all_down(prev.machine.is_all_down());
+        if !self.config.health.kind.is_role_check() {
+            // No check answers roles any more: the carried ones would never change again.
+            self.machine.forget_roles();
+        }
         self.last_change = prev.last_change;
         self.disconnect_gen = prev.disconnect_gen;
         // The same channel: sessions of this group stay subscribed across the reload.

@@ -3,7 +3,9 @@
 
 pub mod checker;
 mod http;
+mod postgres;
 pub mod probe;
+mod redis;
 mod schedule;
 #[cfg(test)]
 pub(crate) mod test_support;
