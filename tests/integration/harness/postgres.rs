@@ -220,17 +220,25 @@ impl Drop for Postgres {
     }
 }
 
-/// A port free on every one of `ips` right now (bound and released: the server binds it
-/// a moment later; the addresses are the tests' own, so a race is unlikely).
+/// A port for a database server on every one of `ips` (a server cannot bind port 0 and
+/// tell us: PostgreSQL names its socket by the port, Redis takes 0 as "no TCP").
+///
+/// Not one bound and released: another test's port-0 bind could take it in between. These
+/// come from below the kernel's ephemeral range (32768 and up), where no port-0 bind ever
+/// lands: each test process counts up from a base of its own (by PID, so two test runs on
+/// one machine start apart) and skips a port something already holds.
 pub fn free_port_on(ips: &[&str]) -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind((ips[0], 0)).expect("bind");
-        let port = first.local_addr().unwrap().port();
-        let rest: Vec<_> = ips[1..]
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20000;
+    const SPAN: u16 = 12000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = (std::process::id() % 100) as u16 * (SPAN / 100);
+    for _ in 0..SPAN {
+        let port = FIRST + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let free = ips
             .iter()
-            .map(|ip| std::net::TcpListener::bind((*ip, port)))
-            .collect();
-        if rest.iter().all(Result::is_ok) {
+            .all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok());
+        if free {
             return port;
         }
     }
