@@ -90,14 +90,18 @@ where
 {
     let mut connection = pin!(connection);
     let row = {
-        let query = client.query_one("SELECT pg_is_in_recovery()", &[]);
+        let mut query = pin!(client.query_one("SELECT pg_is_in_recovery()", &[]));
+        // The connection may end in the very poll that delivered the answer: the answer
+        // then waits for `query`, and a lost one is an error there.
         tokio::select! {
-            row = query => row.map_err(error)?,
+            biased;
+            row = &mut query => row,
             done = &mut connection => {
                 done.map_err(error)?;
-                return Err(ProbeError::Database("postgres: the server closed the connection".into()));
+                query.await
             }
         }
+        .map_err(error)?
     };
     drop(client);
     let _ = connection.await;
@@ -133,5 +137,54 @@ fn setup_error(e: TrustError, tls: &PostgresTls) -> ProbeSetupError {
         }
         (TrustError::Tls(e), _) => ProbeSetupError::Tls(e),
         (e, _) => ProbeSetupError::NoSystemRoots(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::config::CheckKind;
+    use crate::health::probe::Prober;
+    use crate::health::test_support::health;
+
+    fn check(tls: PostgresTls) -> CheckKind {
+        CheckKind::Postgres(PostgresCheck {
+            user: "failoverd".into(),
+            dbname: None,
+            password: None,
+            tls,
+        })
+    }
+
+    /// A server that accepts and never answers: the login waits, the probe's one
+    /// deadline ends it.
+    #[tokio::test]
+    async fn a_silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let timeout = Duration::from_millis(300);
+        let prober = Prober::new(&health(check(PostgresTls::Require), timeout)).unwrap();
+        let err = prober.probe(addr, "127.0.0.1").await.unwrap_err();
+        assert_eq!(err.kind(), "timeout", "{err}");
+        drop(listener);
+    }
+
+    #[test]
+    fn verify_full_with_an_unusable_ca_file_is_a_setup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, "not a certificate").unwrap();
+        let tls = PostgresTls::VerifyFull {
+            ca_file: ca_file.clone(),
+        };
+        let err = Prober::new(&health(check(tls), Duration::from_secs(1))).unwrap_err();
+        assert!(
+            matches!(&err, ProbeSetupError::CaFile { path, .. } if *path == ca_file),
+            "{err:?}"
+        );
     }
 }

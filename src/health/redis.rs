@@ -40,13 +40,16 @@ impl RedisProbe {
             let role: redis::Role = redis::cmd("ROLE").query_async(&mut con).await?;
             Ok::<_, RedisError>(role)
         };
-        // The driver moves the bytes; it ends only when the connection does.
+        // The driver moves the bytes; it ends only when the connection does, and may do so
+        // in the very poll that delivered the reply (a server that answers and closes):
+        // the reply is then waiting for `ask`, and a lost one is an error there.
+        let mut ask = std::pin::pin!(ask);
         let role = tokio::select! {
-            role = ask => role.map_err(error)?,
-            () = driver => {
-                return Err(ProbeError::Database("redis: the server closed the connection".into()));
-            }
-        };
+            biased;
+            role = &mut ask => role,
+            () = driver => ask.await,
+        }
+        .map_err(error)?;
         match role {
             redis::Role::Primary { .. } => Ok(Role::Primary),
             redis::Role::Replica { .. } => Ok(Role::Standby),
@@ -67,5 +70,74 @@ fn error(e: RedisError) -> ProbeError {
         ProbeError::Auth(format!("redis login refused: {e}"))
     } else {
         ProbeError::Database(format!("redis: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::config::CheckKind;
+    use crate::health::probe::Prober;
+    use crate::health::test_support::health;
+
+    fn prober() -> Prober {
+        let check = RedisCheck {
+            username: None,
+            password: None,
+        };
+        Prober::new(&health(CheckKind::Redis(check), Duration::from_millis(300))).unwrap()
+    }
+
+    /// A server that answers every connection with `reply` and closes.
+    async fn answering(reply: &'static [u8]) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(reply).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn role_replies_are_roles() {
+        let primary = answering(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n").await;
+        assert_eq!(
+            prober().probe(primary, "127.0.0.1").await.unwrap(),
+            Some(Role::Primary)
+        );
+        let replica = answering(
+            b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.2\r\n:6379\r\n$9\r\nconnected\r\n:1\r\n",
+        )
+        .await;
+        assert_eq!(
+            prober().probe(replica, "127.0.0.1").await.unwrap(),
+            Some(Role::Standby)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_an_auth_failure_with_the_servers_words() {
+        let addr = answering(b"-NOAUTH Authentication required.\r\n").await;
+        let err = prober().probe(addr, "127.0.0.1").await.unwrap_err();
+        assert_eq!(err.kind(), "auth", "{err}");
+        assert!(
+            err.to_string().starts_with("redis login refused: "),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Authentication required"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_a_database_failure() {
+        let addr = answering(b"").await;
+        let err = prober().probe(addr, "127.0.0.1").await.unwrap_err();
+        assert_eq!(err.kind(), "database", "{err}");
     }
 }
