@@ -112,7 +112,7 @@ where
 /// user ..."), else the client's.
 fn error(e: tokio_postgres::Error) -> ProbeError {
     let Some(db) = e.as_db_error() else {
-        return ProbeError::Database(format!("postgres: {e}"));
+        return ProbeError::Database(format!("postgres: {}", with_causes(&e)));
     };
     let text = format!("{}: {}", db.severity(), db.message());
     let login = [
@@ -125,6 +125,22 @@ fn error(e: tokio_postgres::Error) -> ProbeError {
     } else {
         ProbeError::Database(format!("postgres: {text}"))
     }
+}
+
+/// The error and its causes: tokio-postgres says "error performing TLS handshake" and
+/// keeps the why ("invalid peer certificate: UnknownIssuer") in its source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn setup_error(e: TrustError, tls: &PostgresTls) -> ProbeSetupError {

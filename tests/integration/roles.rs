@@ -262,3 +262,53 @@ async fn role_redis_replica_takes_traffic_after_replicaof_no_one() {
     let stored = replica.command(&["GET", "k"]).unwrap();
     assert_eq!(stored, redis::Value::BulkString(b"3".to_vec()));
 }
+
+/// The postgres check's TLS modes against a server with a certificate for 127.0.0.2:
+/// `verify-full` with its CA and `require` log in; `verify-full` with another CA is down
+/// and says why.
+#[tokio::test]
+async fn role_postgres_tls_modes() {
+    let port = free_port_on(&[MAIN]);
+    let Some(primary) = Postgres::primary(MAIN, port) else {
+        return;
+    };
+    let (pki, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    make_pki_for(pki.path(), &[MAIN]);
+    make_pki_for(other.path(), &[MAIN]);
+    primary.enable_tls(&pki.path().join("cert.pem"), &pki.path().join("key.pem"));
+    let pw = primary.write_file("pw", &format!("{PG_PASSWORD}\n"));
+    let group = |name: &str, tls: &str| {
+        let kind = format!("kind = \"postgres\"\nuser = \"postgres\"\n{tls}");
+        group_toml(
+            name,
+            port,
+            &[("main", MAIN, 1)],
+            "",
+            &check(&kind, port, &pw),
+        )
+    };
+    let verify = |dir: &Path| {
+        format!(
+            "tls = \"verify-full\"\nca_file = \"{}\"",
+            dir.join("ca.pem").display()
+        )
+    };
+    let config = header("")
+        + &group("full", &verify(pki.path()))
+        + &group("require", "tls = \"require\"")
+        + &group("wrong_ca", &verify(other.path()));
+    let f = Failoverd::start(&config).await;
+    for name in ["full", "require"] {
+        f.wait_group(name, Duration::from_secs(20), "main up and primary", |g| {
+            health(g, "main") == "up" && role(g, "main") == "primary"
+        })
+        .await;
+    }
+    let g = f
+        .wait_group("wrong_ca", Duration::from_secs(10), "down", |g| {
+            health(g, "main") == "down"
+        })
+        .await;
+    let want = "postgres: error performing TLS handshake: invalid peer certificate";
+    assert!(last_error(&g, "main").contains(want), "{g}");
+}

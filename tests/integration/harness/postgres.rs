@@ -155,6 +155,29 @@ impl Postgres {
         self.run("pg_ctl", &["-D", &data, "-w", "promote"]);
     }
 
+    /// Serves TLS from now on with this certificate and key (PEM files), as well as plain
+    /// connections (pg_hba's `host` lines take both); takes effect at a reload.
+    pub fn enable_tls(&self, cert: &Path, key: &Path) {
+        let (server_cert, server_key) = (
+            self.data().join("server.crt"),
+            self.data().join("server.key"),
+        );
+        write_owned(
+            &server_cert,
+            &std::fs::read_to_string(cert).expect("read cert"),
+        );
+        write_owned(
+            &server_key,
+            &std::fs::read_to_string(key).expect("read key"),
+        );
+        let conf = self.data().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        let data = self.data().display().to_string();
+        self.run("pg_ctl", &["-D", &data, "reload"]);
+    }
+
     /// Runs SQL through the server's own socket with `psql`; the output, unaligned.
     pub fn psql(&self, sql: &str) -> String {
         let host = self.dir.path().display().to_string();
