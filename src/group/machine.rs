@@ -49,11 +49,6 @@ impl TargetState {
     fn enabled(&self) -> bool {
         self.admin == AdminState::Enabled
     }
-    /// A standby in a group that wants primaries: reachable, a failover candidate, never a
-    /// traffic target.
-    pub fn barred_standby(&self) -> bool {
-        self.primary_only && self.role == Some(Role::Standby)
-    }
     /// Up, or not yet checked: a target is not written off before its first verdict.
     fn serving(&self) -> bool {
         self.enabled() && self.health != Health::Down && !self.barred_standby()

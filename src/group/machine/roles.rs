@@ -5,8 +5,16 @@
 
 use tokio::time::Instant;
 
-use super::{Machine, Transition};
+use super::{Machine, TargetState, Transition};
 use crate::group::{AdminState, Health, Role};
+
+impl TargetState {
+    /// A standby in a group that wants primaries: reachable, a failover candidate, never a
+    /// traffic target.
+    pub fn barred_standby(&self) -> bool {
+        self.primary_only && self.role == Some(Role::Standby)
+    }
+}
 
 impl Machine {
     /// The group's `role = "primary"`: from now on a standby takes no traffic.
