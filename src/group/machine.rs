@@ -261,9 +261,11 @@ impl Machine {
     }
 
     /// The targets of a tier that take traffic; for a tier kept while all is down, all of
-    /// its enabled targets (or every target, if an operator disabled them all).
+    /// its enabled targets (or every target, if an operator disabled them all), but never
+    /// a standby that `role = "primary"` bars (a tier of standbys alone serves nothing).
     fn serving_members(&self, priority: u32) -> Vec<usize> {
-        let members = self.tier_members(priority);
+        let mut members = self.tier_members(priority);
+        members.retain(|&i| !self.targets[i].barred_standby());
         let serving: Vec<usize> = members
             .iter()
             .copied()

@@ -145,9 +145,29 @@ mod tests {
         let tr = m.set_role(0, Role::Standby, now).expect("no primary left");
         assert!(tr.all_down.is_some());
         assert!(m.is_all_down());
-        // Both standbys now; the better one is the candidate, even though the tier it is
-        // in is the one kept while all is down.
-        assert_eq!(m.best_candidate(), Some(1));
+        // Not even fail_static keeps a standby active: the kept tier serves nothing.
+        assert_eq!(tr.to, Vec::<usize>::new());
+        // Both standbys now, neither active: the better one is the candidate.
+        assert_eq!(m.best_candidate(), Some(0));
+    }
+
+    /// A tier of a primary and a standby (equal priorities): when the primary dies and
+    /// the tier is kept while all is down, the standby in it still takes nothing.
+    #[test]
+    fn primary_only_a_kept_tier_never_serves_its_standby() {
+        let now = Instant::now();
+        let policy = machine(true).policy;
+        let mut m = Machine::new(&[1, 1], policy).with_primary_only(true);
+        m.set_role(0, Role::Primary, now);
+        m.set_health(0, Health::Up, now);
+        m.set_role(1, Role::Standby, now);
+        m.set_health(1, Health::Up, now);
+        assert_eq!(m.active(), &[0]);
+        let tr = m.set_health(0, Health::Down, now).expect("all down");
+        assert!(m.is_all_down());
+        assert_eq!(tr.to, vec![0], "the dead primary, never the standby");
+        let tr = m.set_role(1, Role::Primary, now).expect("promoted");
+        assert_eq!(tr.to, vec![1]);
     }
 
     #[test]
