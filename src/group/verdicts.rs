@@ -50,6 +50,7 @@ impl Supervisor {
             return false;
         }
         let committed = follower.then(|| g.machine.decision());
+        let was = g.machine.targets()[ti].role;
         let mut transition = g.machine.set_role(ti, role, now);
         if let Some(d) = committed {
             g.machine.restore(&d);
@@ -57,6 +58,15 @@ impl Supervisor {
         }
         let (group, target) = (&g.config.name, &g.config.targets[ti].name);
         info!(%group, %target, role = role.as_str(), "target role");
+        // A promotion or demotion is history; a role learnt anew (at start, after a down)
+        // is not, or 10,000 starting groups would push everything else out of it.
+        if let Some(was) = was {
+            let details = json!({ "target": target, "role": role, "from": was });
+            let epoch = Some(g.machine.epoch());
+            self.services
+                .events
+                .record("role", Some(group), epoch, details);
+        }
         self.decide(gi, transition);
         true
     }

@@ -187,6 +187,15 @@ async fn role_postgres_standby_takes_traffic_only_once_promoted() {
         .await;
     assert_eq!(g["state"], "failed_over");
     assert!(last_error(&g, "main").contains("connect"), "{g}");
+    let promoted = f.events().await.into_iter().any(|e| {
+        let d = &e["details"];
+        e["kind"] == "role"
+            && e["group"] == "db"
+            && d["target"] == "backup"
+            && d["role"] == "primary"
+            && d["from"] == "standby"
+    });
+    assert!(promoted, "no role event for the promotion");
     eventually(
         Duration::from_secs(5),
         "a client reaches the promoted backup",
