@@ -228,6 +228,27 @@ async fn role_redis_replica_takes_traffic_after_replicaof_no_one() {
     .await;
     let proxy = f.proxy("cache");
     wait_primary_and_standby(&f, "cache").await;
+    let status = crate::ctl::ctl(&f, &["status"]).await;
+    assert_eq!(status.code, Some(0), "{}", status.stdout);
+    let rows: Vec<Vec<&str>> = status
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for want in [
+        [
+            "main", MAIN, "priority", "1", "up", "enabled", "active", "role", "primary",
+        ],
+        [
+            "backup", BACKUP, "priority", "2", "standby", "enabled", "idle", "role", "standby",
+        ],
+    ] {
+        assert!(
+            rows.iter().any(|r| *r == want),
+            "no {want:?} in:\n{}",
+            status.stdout
+        );
+    }
     command_at(proxy, REDIS_PASSWORD, &["SET", "k", "1"]).expect("a write through the proxy");
 
     let g = f
