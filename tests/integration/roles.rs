@@ -218,13 +218,25 @@ async fn role_redis_replica_takes_traffic_after_replicaof_no_one() {
     let (good, bad) = (dir.path().join("pw"), dir.path().join("wrong-pw"));
     std::fs::write(&good, format!("{REDIS_PASSWORD}\n")).unwrap();
     std::fs::write(&bad, "not-the-password\n").unwrap();
+    let acl = dir.path().join("acl-pw");
+    std::fs::write(&acl, format!("{REDIS_ACL_PASSWORD}\n")).unwrap();
     let kind = "kind = \"redis\"";
-    let f = Failoverd::start(&config(
-        "cache",
+    let acl_kind = format!("{kind}\nusername = \"{REDIS_ACL_USER}\"");
+    let acl_group = group_toml(
+        "cache_acl",
         port,
-        &check(kind, port, &good),
-        &check(kind, port, &bad),
-    ))
+        &[("main", MAIN, 1)],
+        "",
+        &check(&acl_kind, port, &acl),
+    );
+    let f = Failoverd::start(
+        &(config(
+            "cache",
+            port,
+            &check(kind, port, &good),
+            &check(kind, port, &bad),
+        ) + &acl_group),
+    )
     .await;
     let proxy = f.proxy("cache");
     wait_primary_and_standby(&f, "cache").await;
@@ -263,6 +275,11 @@ async fn role_redis_replica_takes_traffic_after_replicaof_no_one() {
         last_error(&g, "main").contains("redis login refused"),
         "{g}"
     );
+    // An ACL user allowed ROLE and nothing else is enough.
+    f.wait_group("cache_acl", Duration::from_secs(10), "up as primary", |g| {
+        health(g, "main") == "up" && role(g, "main") == "primary"
+    })
+    .await;
 
     primary.stop();
     // ROLE answers on any server: an answer means a client reached one.

@@ -4,7 +4,9 @@
 //! kills it by PID and removes the dir, whether the test passed or not.
 //!
 //! Every server requires `REDIS_PASSWORD` (a replica also uses it towards its primary),
-//! so a test can also show what a wrong one does.
+//! so a test can also show what a wrong one does, and has an ACL user `REDIS_ACL_USER`
+//! (password `REDIS_ACL_PASSWORD`) that may run only `ROLE` and the connection commands:
+//! what a role check needs, and no more.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +16,8 @@ use super::poll::eventually;
 use super::require::{has_command, require};
 
 pub const REDIS_PASSWORD: &str = "failoverd-test-redis-pw";
+pub const REDIS_ACL_USER: &str = "probe";
+pub const REDIS_ACL_PASSWORD: &str = "failoverd-test-probe-pw";
 
 pub struct Redis {
     pub ip: String,
@@ -64,6 +68,9 @@ impl Redis {
         let mut c = Command::new("redis-server");
         c.args(["--bind", &self.ip, "--port", &self.port.to_string()])
             .args(["--requirepass", REDIS_PASSWORD])
+            .args(["--user", REDIS_ACL_USER, "on"])
+            .arg(format!(">{REDIS_ACL_PASSWORD}"))
+            .args(["+role", "+@connection"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
