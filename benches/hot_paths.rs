@@ -59,6 +59,8 @@ fn services() -> Services {
         store: None,
         events: Arc::new(EventLog::open(None, 16)),
         notices: None,
+        gates: None,
+        derive: Some(failoverd::dns::deriver),
     }
 }
 
@@ -71,7 +73,10 @@ fn dns(c: &mut Criterion) {
     let config = config(10_000);
     let reader = supervisor(&config);
     let snap = reader.load_full();
-    let answers = snap.dns.clone();
+    let derived = snap.derived.clone();
+    let answers = derived
+        .as_ref()
+        .and_then(|d| d.get::<failoverd::dns::Answers>());
     let mut out = Vec::with_capacity(4096);
     let mut tally = Tally::new();
     let cases = [
@@ -85,15 +90,7 @@ fn dns(c: &mut Criterion) {
     ];
     for (name, q) in &cases {
         c.bench_function(&format!("dns/respond/{name}"), |b| {
-            b.iter(|| {
-                respond(
-                    answers.as_deref(),
-                    black_box(q),
-                    Transport::Udp,
-                    &mut out,
-                    &mut tally,
-                )
-            })
+            b.iter(|| respond(answers, black_box(q), Transport::Udp, &mut out, &mut tally))
         });
     }
     // A publish of 10,000 groups where one group's active targets flip each time.
@@ -159,6 +156,7 @@ fn machine(c: &mut Criterion) {
         all_down: AllDown::FailStatic,
         flap_limit: 3,
         flap_window: Duration::from_secs(60),
+        gated: false,
     };
     let mut m = Machine::new(&[1, 1, 2, 2], policy);
     let now = tokio::time::Instant::now();

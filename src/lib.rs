@@ -2,25 +2,29 @@
 //! snapshot; the TCP proxy, the DNS server and the admin API all serve from that snapshot.
 
 pub mod admin;
-pub mod cluster;
+mod bound_addrs;
+mod cluster;
 pub mod config;
 pub mod critical;
 pub mod demo;
 pub mod dns;
-pub mod fault;
-pub mod fd_budget;
+mod drill;
+mod fault;
+mod fd_budget;
 pub mod fd_limit;
 pub mod group;
-pub mod health;
-pub mod hooks;
+mod health;
+mod hooks;
 pub mod http1;
-pub mod local_error;
+mod local_error;
 pub mod memory;
 pub mod metrics;
-pub mod proxy;
+mod proxy;
 pub mod reconfig;
-pub mod runtime_thread;
+mod runtime_thread;
 pub mod server;
+mod sockets;
 pub mod store;
-pub mod tcp;
+mod tcp;
 pub mod tls_client;
+mod vocab;

@@ -35,5 +35,6 @@ print(
     f"puts {writes['puts_per_s']:.2f}, txns {writes['txns_per_s']:.2f}, deletes "
     f"{writes['deletes_per_s']:.2f} (writes per instance {writes['writes_per_s_per_instance']:.2f}); "
     f"raft proposals {writes['raft_proposals_per_s']:.2f}; lease renewals "
-    f"{writes['lease_renewals_per_s']:.2f}"
+    f"{writes['lease_renewals_per_s']:.2f}; verdict changes logged by the instances meanwhile: "
+    f"{writes['verdict_changes']}"
 )

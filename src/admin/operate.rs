@@ -64,7 +64,7 @@ async fn run(
     }
 }
 
-fn command_error(e: CommandError) -> Response {
+pub(super) fn command_error(e: CommandError) -> Response {
     let status = match e {
         CommandError::NotFound(_) => StatusCode::NOT_FOUND,
         CommandError::Conflict(_) => StatusCode::CONFLICT,
@@ -91,15 +91,22 @@ pub async fn switch(
     .await
 }
 
+/// A verb that takes the group alone, no body.
+async fn group_verb(
+    ctx: AdminCtx,
+    actor: Actor,
+    group: String,
+    make: fn(String) -> Command,
+) -> Response {
+    run(&ctx, &actor, &group.clone(), || Ok(make(group))).await
+}
+
 pub async fn release(
     State(ctx): State<AdminCtx>,
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Release { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Release { group }).await
 }
 
 pub async fn failback(
@@ -107,10 +114,7 @@ pub async fn failback(
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Failback { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Failback { group }).await
 }
 
 pub async fn commit(
@@ -118,10 +122,23 @@ pub async fn commit(
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Commit { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Commit { group }).await
+}
+
+pub async fn uncommit(
+    State(ctx): State<AdminCtx>,
+    Extension(actor): Extension<Actor>,
+    Path(group): Path<String>,
+) -> Response {
+    group_verb(ctx, actor, group, |group| Command::Uncommit { group }).await
+}
+
+pub async fn retry(
+    State(ctx): State<AdminCtx>,
+    Extension(actor): Extension<Actor>,
+    Path(group): Path<String>,
+) -> Response {
+    group_verb(ctx, actor, group, |group| Command::Retry { group }).await
 }
 
 pub async fn disconnect(
@@ -129,10 +146,7 @@ pub async fn disconnect(
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Disconnect { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Disconnect { group }).await
 }
 
 pub async fn target_state(

@@ -100,6 +100,7 @@ pub fn snap(g: &GroupConfig, active: Vec<usize>) -> GroupSnap {
         last_change: None,
         pin: None,
         disconnect_gen: 0,
+        held: None,
         changed: tokio::sync::watch::channel(0).1,
     }
 }

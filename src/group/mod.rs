@@ -3,143 +3,17 @@
 
 pub mod cluster_link;
 mod commands;
+pub mod gates;
 mod group_state;
 mod inputs;
 pub mod machine;
 pub mod notices;
 mod persist;
 mod reload;
-mod role;
 pub mod snapshot;
 pub mod supervisor;
 mod transition;
 mod verdicts;
 pub mod wire_command;
 
-use serde::{Deserialize, Serialize};
-
-pub use role::Role;
-
-/// A target's health verdict. `Unknown` until the first verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Unknown,
-    Up,
-    Down,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Up => "up",
-            Health::Down => "down",
-        }
-    }
-}
-
-/// What an operator allows a target to take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdminState {
-    /// Normal.
-    Enabled,
-    /// No new traffic; existing connections stay.
-    Drain,
-    /// No traffic at all; checks keep running.
-    Maintenance,
-}
-
-impl AdminState {
-    pub const ALL: [AdminState; 3] = [
-        AdminState::Enabled,
-        AdminState::Drain,
-        AdminState::Maintenance,
-    ];
-
-    /// The name the API, the state file and the metrics use (serde's, by the test below).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdminState::Enabled => "enabled",
-            AdminState::Drain => "drain",
-            AdminState::Maintenance => "maintenance",
-        }
-    }
-}
-
-/// Why a group's active targets changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cause {
-    Health,
-    Manual,
-    Failback,
-    Commit,
-    /// An operator's drain, maintenance or enable: planned work, never a health alert.
-    Admin,
-    Config,
-    /// A rehearsed failover (the runbook's drill).
-    Drill,
-}
-
-impl Cause {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Health => "health",
-            Cause::Manual => "manual",
-            Cause::Failback => "failback",
-            Cause::Commit => "commit",
-            Cause::Admin => "admin",
-            Cause::Config => "config",
-            Cause::Drill => "drill",
-        }
-    }
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A group's overall condition, as the API and metrics report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupStatus {
-    /// Serving from the best-priority tier.
-    Primary,
-    /// Serving from a lower-priority tier.
-    FailedOver,
-    /// No target is up: serving the last tier (fail_static) or nothing (fail_closed).
-    AllDown,
-}
-
-impl GroupStatus {
-    pub const ALL: [GroupStatus; 3] = [
-        GroupStatus::Primary,
-        GroupStatus::FailedOver,
-        GroupStatus::AllDown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupStatus::Primary => "primary",
-            GroupStatus::FailedOver => "failed_over",
-            GroupStatus::AllDown => "all_down",
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AdminState;
-
-    #[test]
-    fn admin_state_names_are_serdes() {
-        for s in AdminState::ALL {
-            let json = serde_json::to_value(s).unwrap();
-            assert_eq!(json, s.as_str());
-        }
-    }
-}
+pub use crate::vocab::{AdminState, Cause, GroupStatus, Health, Role};

@@ -57,11 +57,14 @@ impl Supervisor {
         self.index = super::snapshot::index_of(&config.groups);
         self.generation += 1;
         // The zone's own records (SOA, NS, glue) may have changed too.
-        self.dns = crate::dns::AnswerBuilder::for_config(&config);
+        self.dns = self.services.derive.and_then(|f| f(&config));
         let now = Instant::now();
         let transitions: Vec<_> = (0..self.groups.len())
             .map(|i| self.groups[i].machine.reevaluate(now, Cause::Config))
             .collect();
+        for i in 0..self.groups.len() {
+            self.gate_check(i);
+        }
         if let Err(e) = self.persist().await {
             error!(error = %e, "cannot persist the decisions after a reload; serving them anyway");
         }
@@ -116,6 +119,11 @@ impl GroupState {
             // No check answers roles any more: the carried ones would never change again.
             self.machine.forget_roles();
         }
+        // The same held switch keeps its attempt and its running gates (none start again).
+        self.machine.carry_gate(&prev.machine);
+        self.gate_seen = self.machine.gate_seq();
+        self.gate_step = prev.gate_step;
+        self.held_since = prev.held_since;
         self.last_change = prev.last_change;
         self.disconnect_gen = prev.disconnect_gen;
         // The same channel: sessions of this group stay subscribed across the reload.

@@ -50,6 +50,10 @@ pub struct Services {
     pub notices: Option<Arc<NoticeQueue>>,
     /// The etcd session's channels (`None`: no `[cluster]`).
     pub cluster: Option<ClusterLink>,
+    /// The gate runner (`None`: gates are never run, e.g. in unit tests).
+    pub gates: Option<super::gates::GateRuns>,
+    /// What each publish derives beside the snapshot (the DNS answers; `None`: nothing).
+    pub derive: Option<super::snapshot::DeriveFactory>,
 }
 
 pub struct Supervisor {
@@ -61,11 +65,13 @@ pub struct Supervisor {
     swap: Arc<ArcSwap<Snapshot>>,
     notify: watch::Sender<u64>,
     rx: mpsc::Receiver<Input>,
+    /// Check results, on a channel of their own.
+    checks: mpsc::Receiver<CheckReport>,
     version: u64,
     /// Notices of the change being made, sent when it is published.
     pending: Vec<Notice>,
     /// Builds the DNS answers of each snapshot (none without `[dns]`).
-    pub(super) dns: Option<crate::dns::AnswerBuilder>,
+    pub(super) dns: Option<Box<dyn super::snapshot::Derive>>,
     /// Groups changed since the last publish (each once: see `GroupState::dirty`).
     pub(super) dirty: Vec<usize>,
     /// Automatic transitions of this batch, persisted and announced at its end.
@@ -81,6 +87,8 @@ pub struct Supervisor {
     pub(super) cluster_revision: i64,
     /// A committed decision was applied since the state file was last written.
     pub(super) unsaved: bool,
+    /// Groups whose held switch changed in this batch: committed with its decisions.
+    pub(super) regated: Vec<usize>,
 }
 
 /// A deadline that never comes: the idle timer's value while no group waits for one.
@@ -113,11 +121,12 @@ impl Supervisor {
             generation: 0,
             groups: Vec::new(),
             index: Arc::default(),
-            dns: None,
+            derived: None,
         };
         let swap = Arc::new(ArcSwap::from_pointee(empty));
         let (notify, changed) = watch::channel(0);
-        let (handle, rx) = super::inputs::channel();
+        let (handle, rx, check_rx) = super::inputs::channel();
+        let derive = services.derive;
         let role = match services.cluster {
             Some(_) => Role::Follower,
             None => Role::Alone,
@@ -129,6 +138,7 @@ impl Supervisor {
             // back, also across a restart while etcd is down).
             cluster_revision: saved.map_or(0, |s| s.cluster_revision),
             unsaved: false,
+            regated: Vec::new(),
             dirty: (0..groups.len()).collect(),
             groups,
             generation: 0,
@@ -137,9 +147,10 @@ impl Supervisor {
             swap: swap.clone(),
             notify,
             rx,
+            checks: check_rx,
             version: 0,
             pending: Vec::new(),
-            dns: crate::dns::AnswerBuilder::for_config(config),
+            dns: derive.and_then(|f| f(config)),
             decided: Vec::new(),
             index: super::snapshot::index_of(&config.groups),
         };
@@ -149,6 +160,11 @@ impl Supervisor {
     }
 
     pub async fn run(mut self, cancel: CancellationToken) {
+        // Switches held when the process stopped: their gates run again.
+        for gi in 0..self.groups.len() {
+            self.gate_check(gi);
+        }
+        self.flush().await;
         // The next failback deadline of any group. Recomputed (a pass over every group)
         // only after something that can move it: a health verdict, a command, a tick, not
         // after each of the thousands of check reports a second that change nothing.
@@ -162,16 +178,21 @@ impl Supervisor {
                     Some(input) => self.handle(input).await,
                     None => break,
                 },
+                Some(report) = self.checks.recv() => self.on_check(report),
                 _ = &mut sleep, if deadline.is_some() => {
                     self.on_tick();
                     true
                 }
             };
+            crate::fault::maybe_panic("supervisor");
             // Everything else already waiting joins this batch.
             for _ in 1..BATCH {
-                match self.rx.try_recv() {
-                    Ok(input) => changed |= self.handle(input).await,
-                    Err(_) => break,
+                if let Ok(report) = self.checks.try_recv() {
+                    changed |= self.on_check(report);
+                } else if let Ok(input) = self.rx.try_recv() {
+                    changed |= self.handle(input).await;
+                } else {
+                    break;
                 }
             }
             self.flush().await;
@@ -186,11 +207,10 @@ impl Supervisor {
     /// flushes what the batch decided so far, then runs alone (persisted, published and
     /// answered before the next input).
     async fn handle(&mut self, input: Input) -> bool {
-        crate::fault::maybe_panic("supervisor");
         match input {
-            Input::Check(report) => self.on_check(report),
             Input::Passive(report) => self.on_passive(report),
             Input::Cluster(input) => self.on_cluster(input).await,
+            Input::Gate(report) => self.on_gate(report),
             Input::Barrier(done) => {
                 self.flush().await;
                 let _ = done.send(());
@@ -232,14 +252,17 @@ impl Supervisor {
         if let Some(t) = t {
             self.decided.push((gi, t));
         }
+        self.gate_check(gi);
     }
 
     /// The end of a batch: its decisions persisted once (a failure is logged and the
     /// switch still happens: serving the healthy target matters more), announced, then
     /// published once.
     pub(super) async fn flush(&mut self) {
-        if !self.decided.is_empty() && self.role == Role::Leader {
+        let regated = std::mem::take(&mut self.regated);
+        if (!self.decided.is_empty() || !regated.is_empty()) && self.role == Role::Leader {
             let mut groups: Vec<usize> = self.decided.iter().map(|(gi, _)| *gi).collect();
+            groups.extend(regated);
             groups.sort_unstable();
             groups.dedup();
             if !self.commit_decided(&groups).await {
@@ -349,20 +372,19 @@ impl Supervisor {
             self.groups[gi].refresh();
         }
         let groups: Vec<Arc<GroupSnap>> = self.groups.iter().map(|g| g.published.clone()).collect();
-        let dns = self.dns.as_mut().map(|b| {
-            if self.role != Role::Alone {
-                // Revisions fit u32 for billions of decisions; wrapping is the SOA
-                // serial's own arithmetic (RFC 1982).
-                b.use_serial(self.cluster_revision as u32);
-            }
-            b.build(self.version, &groups, changed.iter().copied())
-        });
+        // Revisions fit u32 for billions of decisions; wrapping is the SOA serial's own
+        // arithmetic (RFC 1982).
+        let serial = (self.role != Role::Alone).then_some(self.cluster_revision as u32);
+        let derived = self
+            .dns
+            .as_mut()
+            .map(|b| b.derive(self.version, serial, &groups, &changed));
         let snap = Snapshot {
             version: self.version,
             generation: self.generation,
             groups,
             index: self.index.clone(),
-            dns,
+            derived,
         };
         self.swap.store(Arc::new(snap));
         for &gi in &changed {

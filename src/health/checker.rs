@@ -26,12 +26,12 @@ use tracing::debug;
 
 use super::probe::{ProbeSetupError, Prober};
 use super::schedule::{self, Order};
+use super::{CheckReport, Reports};
 use crate::config::{CheckKind, Config, GroupConfig, HealthConfig, TargetAddress, TargetConfig};
 use crate::critical::Subsystems;
-use crate::group::supervisor::{CheckReport, SupervisorHandle};
-use crate::group::Role;
 use crate::metrics as m;
 use crate::metrics::book::{self, TargetStats};
+use crate::vocab::Role;
 
 /// A running checker's identity; reports carry it, the supervisor maps it to a target.
 pub type CheckId = u64;
@@ -165,7 +165,7 @@ impl Checkers {
     pub fn apply(
         &mut self,
         plan: Plan,
-        supervisor: &SupervisorHandle,
+        supervisor: &Reports,
         tracker: &TaskTracker,
         runtime: &tokio::runtime::Handle,
     ) {

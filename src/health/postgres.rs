@@ -18,8 +18,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::probe::{ProbeError, ProbeSetupError};
 use crate::config::{PostgresCheck, PostgresTls};
-use crate::group::Role;
 use crate::tls_client::{self, Trust, TrustError};
+use crate::vocab::Role;
 
 #[derive(Clone)]
 pub(super) struct PostgresProbe {

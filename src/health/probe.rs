@@ -23,7 +23,7 @@ use super::redis::RedisProbe;
 use super::tls::TlsProbe;
 use crate::config::duration::show;
 use crate::config::{CheckKind, HealthConfig, HttpCheck};
-use crate::group::Role;
+use crate::vocab::Role;
 
 /// The probe for one group, built once; cheap to clone (the TLS config is shared).
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::probe::ProbeError;
 use crate::config::RedisCheck;
-use crate::group::Role;
+use crate::vocab::Role;
 
 #[derive(Clone)]
 pub(super) struct RedisProbe {

@@ -86,6 +86,7 @@ mod tests {
             all_down: AllDown::FailStatic,
             flap_limit: 3,
             flap_window: Duration::from_secs(60),
+            gated: false,
         };
         Machine::new(&[1, 2], policy).with_primary_only(primary_only)
     }

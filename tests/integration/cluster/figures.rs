@@ -125,8 +125,8 @@ async fn cluster_figures_leader_failover() {
     );
 }
 
-/// etcd's counters summed over the members: (puts, txns, deletes, raft proposals
-/// committed, lease renewals received).
+/// etcd's counters: puts, txns and deletes (each member applies every one: divided by the
+/// members), raft proposals committed, lease renewals received (summed).
 async fn etcd_counters(etcd: &EtcdCluster) -> [f64; 5] {
     let mut sum = [0.0; 5];
     for m in &etcd.members {
@@ -139,12 +139,13 @@ async fn etcd_counters(etcd: &EtcdCluster) -> [f64; 5] {
                 .sum::<f64>()
         };
         let renewals = "grpc_server_msg_received_total{grpc_method=\"LeaseKeepAlive\"";
+        // Counted by every member: the cluster's, once.
+        let once = |name: &str| value(name) / etcd.members.len() as f64;
         let now = [
-            value("etcd_mvcc_put_total "),
-            value("etcd_mvcc_txn_total "),
-            value("etcd_mvcc_delete_total "),
-            // Counted by every member: the cluster's, once.
-            value("etcd_server_proposals_committed_total ") / etcd.members.len() as f64,
+            once("etcd_mvcc_put_total "),
+            once("etcd_mvcc_txn_total "),
+            once("etcd_mvcc_delete_total "),
+            once("etcd_server_proposals_committed_total "),
             value(renewals),
         ];
         for (s, v) in sum.iter_mut().zip(now) {
@@ -162,7 +163,7 @@ async fn cluster_figures_etcd_writes_at_steady_state() {
     let etcd = EtcdCluster::start(10).await.expect("etcd");
     let backends = echo_backends();
     let health = format!(
-        "kind = \"tcp\"\nport = {}\ninterval = \"2s\"\ntimeout = \"500ms\"\nrise = 1\nfall = 1",
+        "kind = \"tcp\"\nport = {}\ninterval = \"2s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2",
         backends.port
     );
     let mut text = String::new();
@@ -185,9 +186,18 @@ async fn cluster_figures_etcd_writes_at_steady_state() {
     }
     // Settled: every verdict written once; from here on only changes would be.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = etcd_counters(&etcd).await;
+    // Verdict changes are what an instance writes (each one a put of its verdict).
+    let verdicts = |fs: &[Failoverd]| -> usize {
+        let changed =
+            |l: &serde_json::Value| l["message"] == "target down" || l["message"] == "target up";
+        fs.iter()
+            .map(|f| f.logs().iter().filter(|l| changed(l)).count())
+            .sum()
+    };
+    let (before, changes) = (etcd_counters(&etcd).await, verdicts(&fs));
     tokio::time::sleep(steady).await;
     let after = etcd_counters(&etcd).await;
+    let changes = verdicts(&fs) - changes;
     let rate: Vec<f64> = before
         .iter()
         .zip(after)
@@ -196,9 +206,10 @@ async fn cluster_figures_etcd_writes_at_steady_state() {
     println!(
         "FIGURE {}",
         json!({ "figure": "etcd_writes", "groups": groups, "instances": 3,
-            "seconds": steady.as_secs(), "checks": "tcp every 2 s",
+            "seconds": steady.as_secs(), "checks": "tcp every 2 s, rise 2, fall 2",
             "puts_per_s": rate[0], "txns_per_s": rate[1], "deletes_per_s": rate[2],
             "raft_proposals_per_s": rate[3], "lease_renewals_per_s": rate[4],
-            "writes_per_s_per_instance": (rate[0] + rate[1] + rate[2]) / 3.0 })
+            "writes_per_s_per_instance": (rate[0] + rate[1] + rate[2]) / 3.0,
+            "verdict_changes": changes })
     );
 }
