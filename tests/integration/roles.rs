@@ -165,6 +165,17 @@ async fn role_postgres_standby_takes_traffic_only_once_promoted() {
     let want =
         "postgres login refused: FATAL: password authentication failed for user \"postgres\"";
     assert!(last_error(&g, "main").contains(want), "{g}");
+    // The password file is read at each reload: once it holds the right password, the
+    // check logs in and the error is gone.
+    std::fs::write(&bad, format!("{PG_PASSWORD}\n")).unwrap();
+    let (status, body) = f.post("/v1/reload", "", None).await;
+    assert_eq!(status, 200, "{body}");
+    let g = f
+        .wait_group("db_wrong_password", Duration::from_secs(10), "up", |g| {
+            health(g, "main") == "up"
+        })
+        .await;
+    assert_eq!(target(&g, "main")["last_check_error"], Value::Null, "{g}");
 
     primary.stop();
     all_down_without_the_standby(&f, "db", || async {
