@@ -55,9 +55,10 @@ pub(super) fn validate_health(
     // The kind first: with an unknown kind, "health.path is only valid for http ..." would
     // blame the wrong field.
     if !KINDS.contains(&kind.as_str()) {
+        let known: Vec<String> = KINDS.iter().map(|k| format!("{k:?}")).collect();
         return Err(ConfigError::new(
             scope,
-            format!("health.kind {kind:?} is not one of \"tcp\", \"http\", \"https\", \"tls\", \"postgres\", \"redis\""),
+            format!("health.kind {kind:?} is not one of {}", known.join(", ")),
         ));
     }
     let port = check_port(scope, port.or(role_rules::default_port(&kind)), listeners)?;
