@@ -1,5 +1,5 @@
 //! The shared vocabulary of the decision core, at the bottom of the module graph: what a
-//! target's health and admin state are, why a group changed, what state a group is in.
+//! target's health, role and admin state are, why a group changed, what state a group is in.
 //! Everything speaks it (checks, the state machine, the state file, the API, metrics) and
 //! it depends on nothing of the crate.
 
@@ -125,9 +125,40 @@ impl GroupStatus {
     }
 }
 
+/// What a reachable database said it is (role checks: postgres, redis). Ordered so that
+/// the larger of two is the safer claim (`Standby`): a target of several addresses is
+/// primary only if all of them are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Takes writes (postgres: not in recovery; redis: `master`).
+    Primary,
+    /// A replica (postgres: in recovery; redis: `slave`/`replica`).
+    Standby,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Primary, Role::Standby];
+
+    /// The name the API and the metrics use (serde's, by the test below).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::AdminState;
+    use super::{AdminState, Role};
+
+    #[test]
+    fn role_names_are_serdes() {
+        for r in Role::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
 
     #[test]
     fn admin_state_names_are_serdes() {

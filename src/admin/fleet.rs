@@ -13,7 +13,8 @@ use crate::group::{GroupStatus, Health};
 use crate::metrics::book::{self, HookStats, TargetStats, CHECK_RESULTS, HOOK_RESULTS};
 use crate::metrics::{
     DNS_ANSWERS_TOTAL, GROUP_EPOCH, GROUP_STATE, HEALTH_CHECKS_TOTAL, HOOK_RUNS_TOTAL,
-    TARGET_ACTIVE, TARGET_ADMIN_STATE, TARGET_CHECK_DURATION, TARGET_FLAPPING, TARGET_UP,
+    TARGET_ACTIVE, TARGET_ADMIN_STATE, TARGET_CHECK_DURATION, TARGET_FLAPPING, TARGET_ROLE,
+    TARGET_UP,
 };
 
 /// One family: its name, type and HELP text.
@@ -32,7 +33,7 @@ const STATE: Family = Family(
 const UP: Family = Family(
     TARGET_UP,
     "gauge",
-    "1 when the target's health verdict is up, 0 when down or unknown.",
+    "1 when the target's health verdict is up, 0 when down, unknown, or a standby that role = \"primary\" keeps from traffic.",
 );
 const ACTIVE: Family = Family(
     TARGET_ACTIVE,
@@ -48,6 +49,11 @@ const FLAPPING: Family = Family(
     TARGET_FLAPPING,
     "gauge",
     "1 while the target is flapping (went down flap_limit times within flap_window and has not been stable for failback_hold since).",
+);
+const ROLE: Family = Family(
+    TARGET_ROLE,
+    "gauge",
+    "The role the target's role check (postgres, redis) last answered (primary, standby): one sample, 1, for the role; none while it is unknown.",
 );
 const CHECKS: Family = Family(
     HEALTH_CHECKS_TOTAL,
@@ -128,7 +134,8 @@ pub fn render(snap: &Snapshot, out: &mut String) {
         }
     });
     per_target(out, &UP, &rows, |out, labels, r, i, _| {
-        let up = r.group.targets[i].health == Health::Up;
+        let t = &r.group.targets[i];
+        let up = t.health == Health::Up && !t.standby;
         sample(out, TARGET_UP, labels, &[], flag(up));
     });
     per_target(out, &ACTIVE, &rows, |out, labels, r, i, _| {
@@ -148,6 +155,13 @@ pub fn render(snap: &Snapshot, out: &mut String) {
             &[],
             flag(r.group.targets[i].flapping),
         );
+    });
+    // Like the admin state, one sample for the role in effect; none for targets without
+    // a role check, so 10,000 tcp-checked groups add only the HELP line.
+    per_target(out, &ROLE, &rows, |out, labels, r, i, _| {
+        if let Some(role) = r.group.targets[i].role {
+            sample(out, TARGET_ROLE, labels, &[("role", role.as_str())], 1.0);
+        }
     });
     per_target(out, &CHECKS, &rows, |out, labels, _, _, s| {
         let counts = s.map(|s| s.checks()).unwrap_or_default();

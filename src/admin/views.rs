@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::config::{AllDown, Failback};
 use crate::group::snapshot::{GroupSnap, Snapshot};
-use crate::group::{AdminState, Cause, GroupStatus, Health};
+use crate::group::{AdminState, Cause, GroupStatus, Role};
 
 #[derive(Serialize)]
 pub struct GroupView<'a> {
@@ -98,7 +98,14 @@ pub struct TargetView<'a> {
     pub name: &'a str,
     pub address: String,
     pub priority: u32,
-    pub health: Health,
+    /// `up`, `down`, `unknown`, or `standby` (reachable, kept from traffic by the group's
+    /// `role = "primary"`).
+    pub health: &'static str,
+    /// What the role check last answered (`primary`, `standby`); null when unknown or
+    /// without a role check.
+    pub role: Option<Role>,
+    /// Why the target's last check failed; null once a check passed.
+    pub last_check_error: Option<&'a str>,
     pub admin_state: AdminState,
     pub active: bool,
     /// Went down `flap_limit` times within `flap_window`, not yet stable for the hold.
@@ -177,7 +184,9 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
                 name: &t.name,
                 address: t.address.to_string(),
                 priority: g.targets[i].priority,
-                health: g.targets[i].health,
+                health: g.targets[i].shown_health(),
+                role: g.targets[i].role,
+                last_check_error: g.targets[i].last_error.as_deref(),
                 admin_state: g.targets[i].admin,
                 active: g.is_active(i),
                 flapping: g.targets[i].flapping,

@@ -1,15 +1,17 @@
-//! Validation of `[group.health]`: timing, port, and the fields each check kind allows.
+//! Validation of `[group.health]`: timing, port, and the fields each check kind allows
+//! (the role check kinds' own fields in `role_rules.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::duration::show;
 use super::raw::RawHealth;
+use super::role_rules::{self, RoleFields};
 use super::validate::{ConfigError, Result};
 use super::{CheckKind, HealthConfig, HttpCheck, ListenerConfig, TlsCheck};
 
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
-const KINDS: &[&str] = &["tcp", "http", "https", "tls"];
+const KINDS: &[&str] = &["tcp", "http", "https", "tls", "postgres", "redis"];
 
 pub(super) fn validate_health(
     scope: &str,
@@ -35,6 +37,12 @@ pub(super) fn validate_health(
         ca_file,
         sni,
         tls_skip_verify,
+        role,
+        user,
+        dbname,
+        username,
+        password_file,
+        tls,
     } = raw.unwrap_or_default();
     let kind = kind.unwrap_or_else(|| "tcp".into());
     let (interval, timeout) = timing(scope, interval, timeout)?;
@@ -44,15 +52,27 @@ pub(super) fn validate_health(
     let passive_window = positive(scope, "passive_window", passive_window, 2)?;
     let flap_limit = at_least_one(scope, "flap_limit", flap_limit.or(Some(3)))?;
     let flap_window = positive(scope, "flap_window", flap_window, 60)?;
-    let port = check_port(scope, port, listeners)?;
     // The kind first: with an unknown kind, "health.path is only valid for http ..." would
     // blame the wrong field.
     if !KINDS.contains(&kind.as_str()) {
+        let known: Vec<String> = KINDS.iter().map(|k| format!("{k:?}")).collect();
         return Err(ConfigError::new(
             scope,
-            format!("health.kind {kind:?} is not one of \"tcp\", \"http\", \"https\", \"tls\""),
+            format!("health.kind {kind:?} is not one of {}", known.join(", ")),
         ));
     }
+    let port = check_port(scope, port.or(role_rules::default_port(&kind)), listeners)?;
+    let role_fields = RoleFields {
+        role,
+        user,
+        dbname,
+        username,
+        password_file,
+        tls,
+        ca_file: ca_file.clone(),
+    };
+    role_rules::reject_misplaced(scope, &kind, &role_fields)?;
+    let require_primary = role_rules::require_primary(scope, &kind, role_fields.role.as_deref())?;
     let is_http = matches!(kind.as_str(), "http" | "https");
     let is_tls = matches!(kind.as_str(), "https" | "tls");
     let only = |field: &str, present: bool, allowed: bool, kinds: &str| -> Result<()> {
@@ -68,7 +88,13 @@ pub(super) fn validate_health(
     only("host", host.is_some(), is_http, "http and https")?;
     only("status", status.is_some(), is_http, "http and https")?;
     only("body", body.is_some(), is_http, "http and https")?;
-    only("ca_file", ca_file.is_some(), is_tls, "https and tls")?;
+    let ca_kinds = is_tls || kind == "postgres";
+    only(
+        "ca_file",
+        ca_file.is_some(),
+        ca_kinds,
+        "https, tls and postgres",
+    )?;
     only("sni", sni.is_some(), is_tls, "https and tls")?;
     only("tls_skip_verify", tls_skip_verify, is_tls, "https and tls")?;
     let http = || {
@@ -82,6 +108,8 @@ pub(super) fn validate_health(
     };
     let tls = || tls_check(scope, ca_file.as_deref(), sni.clone(), tls_skip_verify);
     let kind = match kind.as_str() {
+        "postgres" => role_rules::postgres(scope, role_fields)?,
+        "redis" => role_rules::redis(scope, role_fields)?,
         "http" => CheckKind::Http(http()?),
         "https" => CheckKind::Https(http()?, tls()?),
         "tls" => CheckKind::Tls(tls()?),
@@ -98,6 +126,7 @@ pub(super) fn validate_health(
         passive_window,
         flap_limit,
         flap_window,
+        require_primary,
     })
 }
 

@@ -14,6 +14,7 @@ mod health_rules;
 mod hook_rules;
 mod hooks;
 mod raw;
+mod role_rules;
 mod target_rules;
 mod validate;
 
@@ -126,6 +127,16 @@ impl Secret {
     }
 }
 
+/// Two configs are equal when their secrets are (a changed password file restarts the
+/// check that uses it).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.matches(&other.0)
+    }
+}
+
+impl Eq for Secret {}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -226,6 +237,9 @@ pub struct HealthConfig {
     /// Downs within `flap_window` that make a target flapping.
     pub flap_limit: u32,
     pub flap_window: Duration,
+    /// `role = "primary"` (role check kinds only): a reachable standby is a failover
+    /// candidate, never a traffic target.
+    pub require_primary: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +248,10 @@ pub enum CheckKind {
     Http(HttpCheck),
     Https(HttpCheck, TlsCheck),
     Tls(TlsCheck),
+    /// A role check: a real login and `SELECT pg_is_in_recovery()`.
+    Postgres(PostgresCheck),
+    /// A role check: `AUTH` if configured, then `ROLE`.
+    Redis(RedisCheck),
 }
 
 impl CheckKind {
@@ -243,8 +261,46 @@ impl CheckKind {
             CheckKind::Http(_) => "http",
             CheckKind::Https(..) => "https",
             CheckKind::Tls(_) => "tls",
+            CheckKind::Postgres(_) => "postgres",
+            CheckKind::Redis(_) => "redis",
         }
     }
+
+    /// The check reports a role (primary or standby) beside reachability.
+    pub fn is_role_check(&self) -> bool {
+        matches!(self, CheckKind::Postgres(_) | CheckKind::Redis(_))
+    }
+}
+
+/// `kind = "postgres"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresCheck {
+    pub user: String,
+    /// Default: the user name (as libpq does).
+    pub dbname: Option<String>,
+    /// The first line of `password_file`, read when the config is loaded.
+    pub password: Option<Secret>,
+    pub tls: PostgresTls,
+}
+
+/// `tls` of a postgres check, libpq's `sslmode` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresTls {
+    Disable,
+    /// Encrypted, the certificate not verified (libpq's `require`).
+    Require,
+    /// Encrypted, the certificate verified against `ca_file` and the target's address.
+    VerifyFull {
+        ca_file: PathBuf,
+    },
+}
+
+/// `kind = "redis"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisCheck {
+    /// ACL user (Redis 6+); without it `AUTH` sends the password alone.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -236,6 +236,18 @@ pub struct RawHealth {
     /// Accept any certificate. Explicit opt-out of verification.
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// `"primary"` (postgres/redis): a standby is never a traffic target.
+    pub role: Option<String>,
+    /// Login user (postgres).
+    pub user: Option<String>,
+    /// Database to log in to (postgres); default the user name.
+    pub dbname: Option<String>,
+    /// ACL user name (redis).
+    pub username: Option<String>,
+    /// File whose first line is the password (postgres, redis).
+    pub password_file: Option<String>,
+    /// `"disable"` (default), `"require"` or `"verify-full"` (postgres).
+    pub tls: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

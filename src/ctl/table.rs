@@ -1,6 +1,6 @@
 //! The `failoverd ctl status` table: per group a header, the group's line, then one line per
-//! target (by priority) with its health (up, down, unknown), admin state and whether it is
-//! active or idle.
+//! target (by priority) with its health (up, down, unknown, standby), admin state, whether
+//! it is active or idle, and, for a role check, the role it answered.
 //!
 //! ```text
 //! GROUP  STATE        EPOCH  ACTIVE            LAST CHANGE
@@ -8,6 +8,7 @@
 //!   backup  127.0.0.3  priority 1  up    enabled  active
 //!   main    127.0.0.2  priority 2  down  enabled  idle
 //! ```
+//! With a role check: `  db1  127.0.0.2  priority 1  up  enabled  active  role primary`.
 
 use serde_json::Value;
 
@@ -107,14 +108,19 @@ fn target(t: &Value) -> Vec<String> {
         Some(true) => format!("{} (flapping)", text(&t["health"])),
         _ => text(&t["health"]),
     };
-    vec![
+    let mut row = vec![
         text(&t["name"]),
         text(&t["address"]),
         format!("priority {}", text(&t["priority"])),
         health,
         text(&t["admin_state"]),
         active.to_string(),
-    ]
+    ];
+    // Only targets whose role is known: a group without role checks reads as before.
+    if let Some(role) = t["role"].as_str() {
+        row.push(format!("role {role}"));
+    }
+    row
 }
 
 /// Rows as lines, each column padded to its widest cell (two spaces between columns).
@@ -168,6 +174,27 @@ app    failed_over  3      backup (pinned)  manual at 1970-01-01T00:00:00.250Z
 ";
         assert_eq!(status(std::slice::from_ref(&g)), want);
         assert_eq!(status(&[g.clone(), g]), format!("{want}\n{want}"));
+    }
+
+    #[test]
+    fn role_beside_the_target() {
+        let g = json!({
+            "name": "db", "state": "all_down", "epoch": 2, "active": ["main"], "pinned": null,
+            "last_change": null,
+            "targets": [
+                { "name": "main", "address": "127.0.0.2", "priority": 1, "health": "down",
+                  "admin_state": "enabled", "active": true, "role": null },
+                { "name": "backup", "address": "127.0.0.3", "priority": 2, "health": "standby",
+                  "admin_state": "enabled", "active": false, "role": "standby" },
+            ],
+        });
+        let want = "\
+GROUP  STATE     EPOCH  ACTIVE  LAST CHANGE
+db     all_down  2      main    -
+  main    127.0.0.2  priority 1  down     enabled  active
+  backup  127.0.0.3  priority 2  standby  enabled  idle    role standby
+";
+        assert_eq!(status(&[g]), want);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(super) struct GroupState {
     pub counters: Vec<Counter>,
     /// Failed client connects per target, counted apart from the active checks.
     pub passive: Vec<PassiveWindow>,
+    /// Why each target's last check failed (`None` once one passed): what the API shows.
+    /// Shared with the snapshots, and replaced only when the text changes.
+    pub errors: Vec<Option<Arc<str>>>,
     pub last_change: Option<Change>,
     pub disconnect_gen: u64,
     /// What the last publish showed of this group; shared by every snapshot until the
@@ -61,9 +64,11 @@ impl GroupState {
             .collect();
         let (changed, _) = watch::channel(0);
         GroupState {
-            machine: Machine::new(&priorities, policy),
+            machine: Machine::new(&priorities, policy)
+                .with_primary_only(config.health.require_primary),
             counters,
             passive,
+            errors: vec![None; config.targets.len()],
             published: Arc::new(GroupSnap::placeholder(config.clone())),
             config,
             last_change: None,
@@ -74,6 +79,20 @@ impl GroupState {
             gate_step: None,
             held_since: None,
         }
+    }
+
+    /// Records why target `ti`'s last check failed (`None`: it passed); true when that
+    /// changed what the group shows. A target failing the same way at every check
+    /// changes nothing after the first.
+    pub(super) fn note_error(&mut self, ti: usize, error: Option<&str>) -> bool {
+        let Some(slot) = self.errors.get_mut(ti) else {
+            return false;
+        };
+        if slot.as_deref() == error {
+            return false;
+        }
+        *slot = error.map(Arc::from);
+        true
     }
 
     /// Rebuilds what readers see of this group if it changed (its metrics are read from
@@ -114,11 +133,15 @@ impl GroupState {
                 .machine
                 .targets()
                 .iter()
-                .map(|t| TargetSnap {
+                .zip(&self.errors)
+                .map(|(t, error)| TargetSnap {
                     health: t.health,
                     admin: t.admin,
                     priority: t.priority,
                     flapping: t.flapping,
+                    role: t.role,
+                    standby: t.barred_standby(),
+                    last_error: error.clone(),
                 })
                 .collect(),
             last_change: self.last_change,

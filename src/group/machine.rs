@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::{AdminState, Cause, GroupStatus, Health};
+use super::{AdminState, Cause, GroupStatus, Health, Role};
 use crate::config::{AllDown, Failback};
 
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +41,11 @@ pub struct TargetState {
     pub flapping: bool,
     /// When the target went down, within the flap window.
     downs: VecDeque<Instant>,
+    /// What its role check last answered; `None` when down, before the first answer, or
+    /// without a role check.
+    pub role: Option<Role>,
+    /// The group's `role = "primary"`: a standby takes no traffic.
+    primary_only: bool,
 }
 
 impl TargetState {
@@ -49,10 +54,10 @@ impl TargetState {
     }
     /// Up, or not yet checked: a target is not written off before its first verdict.
     fn serving(&self) -> bool {
-        self.enabled() && self.health != Health::Down
+        self.enabled() && self.health != Health::Down && !self.barred_standby()
     }
     fn up(&self) -> bool {
-        self.enabled() && self.health == Health::Up
+        self.enabled() && self.health == Health::Up && !self.barred_standby()
     }
     /// Since when the target has been up without a single failure.
     fn stable_since(&self) -> Option<Instant> {
@@ -62,6 +67,9 @@ impl TargetState {
 }
 
 pub use super::transition::{AllDownEdge, Transition};
+
+/// What role checks tell the machine (`machine/roles.rs`).
+mod roles;
 
 /// The tier the rules pick, and why.
 struct Choice {
@@ -100,6 +108,8 @@ impl Machine {
                 last_failure: None,
                 flapping: false,
                 downs: VecDeque::new(),
+                role: None,
+                primary_only: false,
             })
             .collect();
         let mut m = Machine {
@@ -158,6 +168,8 @@ impl Machine {
         t.health = health;
         t.up_since = (health == Health::Up).then_some(now);
         if health == Health::Down {
+            // Unreachable: whatever it was, nobody knows what it is now.
+            t.role = None;
             let window = self.policy.flap_window;
             t.downs.retain(|&d| now.duration_since(d) < window);
             t.downs.push_back(now);
@@ -263,9 +275,11 @@ impl Machine {
     }
 
     /// The targets of a tier that take traffic; for a tier kept while all is down, all of
-    /// its enabled targets (or every target, if an operator disabled them all).
+    /// its enabled targets (or every target, if an operator disabled them all), but never
+    /// a standby that `role = "primary"` bars (a tier of standbys alone serves nothing).
     fn serving_members(&self, priority: u32) -> Vec<usize> {
-        let members = self.tier_members(priority);
+        let mut members = self.tier_members(priority);
+        members.retain(|&i| !self.targets[i].barred_standby());
         let serving: Vec<usize> = members
             .iter()
             .copied()

@@ -16,4 +16,4 @@ mod transition;
 mod verdicts;
 pub mod wire_command;
 
-pub use crate::vocab::{AdminState, Cause, GroupStatus, Health};
+pub use crate::vocab::{AdminState, Cause, GroupStatus, Health, Role};

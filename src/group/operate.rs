@@ -65,6 +65,7 @@ impl Machine {
         t.last_failure = old.last_failure;
         t.flapping = old.flapping;
         t.downs = old.downs.clone();
+        t.role = old.role;
     }
 
     /// Takes the all-down state from a previous incarnation (reload), so a reload of a
@@ -107,6 +108,9 @@ impl Machine {
                 "target is down; use --force (API: \"force\": true) to switch to it anyway".into(),
             );
         }
+        if t.barred_standby() && !force {
+            return Err("target is a standby and the group has role = \"primary\"; promote it first, or use --force".into());
+        }
         self.pin = Some(target);
         if force {
             return Ok(self.evaluate_forced(now, cause));
@@ -132,11 +136,10 @@ impl Machine {
     /// Returns to the best tier with an up target now, without waiting for the hold (the
     /// way back for `failback = "manual"`). Clears a pin.
     pub fn failback(&mut self, now: Instant) -> Result<Option<Transition>, String> {
-        let best = self.tiers().into_iter().find(|&p| {
-            self.tier_has(p, |t| {
-                t.admin == AdminState::Enabled && t.health == Health::Up
-            })
-        });
+        let best = self
+            .tiers()
+            .into_iter()
+            .find(|&p| self.tier_has(p, super::TargetState::up));
         let Some(best) = best else {
             return Err("no target is up to fail back to".into());
         };

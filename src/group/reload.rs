@@ -97,6 +97,7 @@ impl GroupState {
                 continue;
             };
             self.machine.carry_target(i, &prev.machine.targets()[p]);
+            self.errors[i] = prev.errors[p].clone();
             let h = &self.config.health;
             self.counters[i] =
                 if (h.rise, h.fall) == (prev.config.health.rise, prev.config.health.fall) {
@@ -114,6 +115,10 @@ impl GroupState {
             }
         }
         self.machine.carry_all_down(prev.machine.is_all_down());
+        if !self.config.health.kind.is_role_check() {
+            // No check answers roles any more: the carried ones would never change again.
+            self.machine.forget_roles();
+        }
         // The same held switch keeps its attempt and its running gates (none start again).
         self.machine.carry_gate(&prev.machine);
         self.gate_seen = self.machine.gate_seq();

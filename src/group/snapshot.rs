@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use super::{AdminState, Cause, GroupStatus, Health};
+use super::{AdminState, Cause, GroupStatus, Health, Role};
 use crate::config::GroupConfig;
 
 /// What each publish derives from the groups beside the snapshot itself, so that it
@@ -112,7 +112,7 @@ pub struct HeldSnap {
     pub step: Option<super::gates::GateStep>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TargetSnap {
     pub health: Health,
     pub admin: AdminState,
@@ -120,6 +120,24 @@ pub struct TargetSnap {
     pub priority: u32,
     /// See `machine::TargetState::flapping`.
     pub flapping: bool,
+    /// What the role check last answered (`None`: unknown, or no role check).
+    pub role: Option<Role>,
+    /// A standby in a group with `role = "primary"`: a candidate, not a traffic target
+    /// (shown as health `standby`).
+    pub standby: bool,
+    /// Why the last check failed; `None` once one passed.
+    pub last_error: Option<Arc<str>>,
+}
+
+impl TargetSnap {
+    /// The health the API and ctl show: `standby` for a reachable standby that takes no
+    /// traffic, else the verdict.
+    pub fn shown_health(&self) -> &'static str {
+        match self.health {
+            Health::Up if self.standby => "standby",
+            h => h.as_str(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

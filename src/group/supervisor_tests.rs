@@ -52,7 +52,14 @@ fn start() -> (SupervisorHandle, SnapshotReader, CancellationToken) {
 
 async fn report(h: &SupervisorHandle, id: CheckId, ok: bool) {
     let detail = if ok { String::new() } else { "refused".into() };
-    h.report(CheckReport { id, ok, detail }).await;
+    let role = None;
+    h.report(CheckReport {
+        id,
+        ok,
+        detail,
+        role,
+    })
+    .await;
     settle().await;
 }
 

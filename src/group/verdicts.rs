@@ -15,6 +15,8 @@ impl Supervisor {
     /// only ever moves a deadline later, so the timer is left as it is (a tick that comes
     /// early finds nothing to do and sets the next one), sparing a pass over every group at
     /// each failed check.
+    /// A role check's role is recorded before the verdict, so a standby's first verdict
+    /// already knows it is one.
     pub(super) fn on_check(&mut self, r: CheckReport) -> bool {
         let Some(&(gi, ti)) = self.routes.get(&r.id) else {
             // A checker stopped by a reload, reporting its last probe.
@@ -22,13 +24,50 @@ impl Supervisor {
         };
         let now = Instant::now();
         let g = &mut self.groups[gi];
+        if g.note_error(ti, (!r.ok).then_some(r.detail.as_str())) {
+            self.touch(gi);
+        }
+        let g = &mut self.groups[gi];
         if !r.ok {
             g.machine.note_failure(ti, now);
         }
+        let role_changed = r.role.is_some_and(|role| self.on_role(gi, ti, role, now));
+        let g = &mut self.groups[gi];
         let Some(verdict) = g.counters[ti].record(r.ok) else {
-            return false;
+            return role_changed;
         };
         self.verdict(gi, ti, verdict, false, &r.detail, now);
+        true
+    }
+
+    /// The role a target's check answered; true when it changed (a promotion may start a
+    /// failback hold, so a deadline may move). A follower records it but serves the
+    /// committed decision, as with the passage of time.
+    fn on_role(&mut self, gi: usize, ti: usize, role: super::Role, now: Instant) -> bool {
+        let follower = self.role == super::cluster_link::Role::Follower;
+        let g = &mut self.groups[gi];
+        if g.machine.targets()[ti].role == Some(role) {
+            return false;
+        }
+        let committed = follower.then(|| g.machine.decision());
+        let was = g.machine.targets()[ti].role;
+        let mut transition = g.machine.set_role(ti, role, now);
+        if let Some(d) = committed {
+            g.machine.restore(&d);
+            transition = None;
+        }
+        let (group, target) = (&g.config.name, &g.config.targets[ti].name);
+        info!(%group, %target, role = role.as_str(), "target role");
+        // A promotion or demotion is history; a role learnt anew (at start, after a down)
+        // is not, or 10,000 starting groups would push everything else out of it.
+        if let Some(was) = was {
+            let details = json!({ "target": target, "role": role, "from": was });
+            let epoch = Some(g.machine.epoch());
+            self.services
+                .events
+                .record("role", Some(group), epoch, details);
+        }
+        self.decide(gi, transition);
         true
     }
 

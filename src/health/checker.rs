@@ -31,6 +31,7 @@ use crate::config::{CheckKind, Config, GroupConfig, HealthConfig, TargetAddress,
 use crate::critical::Subsystems;
 use crate::metrics as m;
 use crate::metrics::book::{self, TargetStats};
+use crate::vocab::Role;
 
 /// A running checker's identity; reports carry it, the supervisor maps it to a target.
 pub type CheckId = u64;
@@ -265,7 +266,8 @@ const SLOT: Duration = Duration::from_millis(10);
 
 /// The outcome of one check round of a target.
 pub(super) enum Outcome {
-    Ok,
+    /// With the role a role check answered.
+    Ok(Option<Role>),
     Failed(String),
     /// failoverd's own resources ran out: nothing is known of the target.
     Local,
@@ -317,24 +319,28 @@ impl Checker {
 
     /// One check round as the report it makes (`None`: nothing to report).
     pub(super) async fn round(&mut self) -> Option<CheckReport> {
-        let (ok, detail) = match self.check_once().await {
-            Outcome::Ok => (true, String::new()),
-            Outcome::Failed(e) => (false, e),
+        let (ok, detail, role) = match self.check_once().await {
+            Outcome::Ok(role) => (true, String::new(), role),
+            Outcome::Failed(e) => (false, e, None),
             Outcome::Local => return None,
         };
         Some(CheckReport {
             id: self.id,
             ok,
             detail,
+            role,
         })
     }
 
-    /// Probes every address of the target; the target is good only if all of them are.
+    /// Probes every address of the target; the target is good only if all of them are,
+    /// and primary only if all of them are (one standby address makes it a standby:
+    /// traffic must not reach a replica through any of its addresses).
     async fn check_once(&mut self) -> Outcome {
         let addrs = match self.resolve().await {
             Ok(a) => a,
             Err(e) => return Outcome::Failed(e),
         };
+        let mut role = None;
         for addr in addrs {
             let started = Instant::now();
             let host = host_text(self.target.config());
@@ -342,7 +348,10 @@ impl Checker {
             let took = started.elapsed();
             self.durations.record(took.as_secs_f64());
             match result {
-                Ok(()) => self.stats.check("ok", took),
+                Ok(seen) => {
+                    self.stats.check("ok", took);
+                    role = role.max(seen);
+                }
                 Err(e) => {
                     if let Some((kind, io)) = e.local() {
                         let what = format!("health check of {addr}");
@@ -354,7 +363,7 @@ impl Checker {
                 }
             }
         }
-        Outcome::Ok
+        Outcome::Ok(role)
     }
 
     async fn resolve(&self) -> Result<Vec<SocketAddr>, String> {

@@ -115,7 +115,9 @@ mod tests {
     ) -> (Result<(), ProbeError>, Seen) {
         let mut server = serve(response, None).await;
         let prober = Prober::new(&health(CheckKind::Http(check), Duration::from_secs(5))).unwrap();
-        let result = prober.probe(server.addr, "127.0.0.1").await;
+        let result = prober.probe(server.addr, "127.0.0.1").await.map(|role| {
+            assert_eq!(role, None, "an http check answers no role");
+        });
         (result, server.seen.recv().await.unwrap())
     }
 

@@ -3,7 +3,9 @@
 
 pub mod checker;
 mod http;
+mod postgres;
 pub mod probe;
+mod redis;
 mod schedule;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -17,6 +19,8 @@ pub struct CheckReport {
     pub ok: bool,
     /// Why it failed (empty when ok).
     pub detail: String,
+    /// The role a role check answered (`None`: failed, or not a role check).
+    pub role: Option<crate::vocab::Role>,
 }
 
 /// Where check results go: the supervisor's check channel (a channel of its own, so

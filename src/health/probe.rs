@@ -1,5 +1,6 @@
 //! One health probe: a single check of one address, by the group's check kind (`tcp`,
-//! `http`, `https`, `tls`).
+//! `http`, `https`, `tls`, and the role checks `postgres` and `redis`, which answer the
+//! server's role as well).
 //!
 //! A group's health checker builds one [`Prober`] from its `HealthConfig` (loading CA files
 //! and building the TLS config once) and calls [`Prober::probe`] once per interval per
@@ -17,9 +18,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::http;
+use super::postgres::PostgresProbe;
+use super::redis::RedisProbe;
 use super::tls::TlsProbe;
 use crate::config::duration::show;
 use crate::config::{CheckKind, HealthConfig, HttpCheck};
+use crate::vocab::Role;
 
 /// The probe for one group, built once; cheap to clone (the TLS config is shared).
 #[derive(Clone)]
@@ -34,6 +38,8 @@ enum Mode {
     Http(HttpCheck, Option<HeaderValue>),
     Https(HttpCheck, Option<HeaderValue>, TlsProbe),
     Tls(TlsProbe),
+    Postgres(PostgresProbe),
+    Redis(RedisProbe),
 }
 
 /// Why a `Prober` cannot be built; the text names the config field (and file).
@@ -68,11 +74,17 @@ pub enum ProbeError {
     Body { expected: String },
     #[error("http: {0}")]
     Http(String),
+    /// A role check's login was refused (the server's words).
+    #[error("{0}")]
+    Auth(String),
+    /// A role check's database answered with an error, or not as a database would.
+    #[error("{0}")]
+    Database(String),
 }
 
 impl ProbeError {
-    /// A bounded label ("timeout", "connect", "tls", "status", "body", "http"), safe as a
-    /// metric label value.
+    /// A bounded label ("timeout", "connect", "tls", "status", "body", "http", "auth",
+    /// "database"), safe as a metric label value.
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeError::Timeout(_) => "timeout",
@@ -81,6 +93,8 @@ impl ProbeError {
             ProbeError::Status { .. } => "status",
             ProbeError::Body { .. } => "body",
             ProbeError::Http(_) => "http",
+            ProbeError::Auth(_) => "auth",
+            ProbeError::Database(_) => "database",
         }
     }
 
@@ -117,6 +131,8 @@ impl Prober {
                 TlsProbe::new(tls, check.host.as_deref(), true)?,
             ),
             CheckKind::Tls(tls) => Mode::Tls(TlsProbe::new(tls, None, false)?),
+            CheckKind::Postgres(check) => Mode::Postgres(PostgresProbe::new(check)?),
+            CheckKind::Redis(check) => Mode::Redis(RedisProbe::new(check)),
         };
         Ok(Prober {
             timeout: health.timeout,
@@ -125,9 +141,9 @@ impl Prober {
     }
 
     /// One check of one address. `host` is the target's configured address text (IP or
-    /// hostname), used as default Host header / SNI.
+    /// hostname), used as default Host header / SNI. A role check answers the role.
     /// Never takes longer than health.timeout (wraps everything in tokio::time::timeout).
-    pub async fn probe(&self, addr: SocketAddr, host: &str) -> Result<(), ProbeError> {
+    pub async fn probe(&self, addr: SocketAddr, host: &str) -> Result<Option<Role>, ProbeError> {
         // One deadline for connect, handshake, request and body together: a slow server
         // must not stretch a probe past its interval. Dropping the inner future on expiry
         // closes whatever socket it held.
@@ -137,7 +153,7 @@ impl Prober {
         }
     }
 
-    async fn run(&self, addr: SocketAddr, host: &str) -> Result<(), ProbeError> {
+    async fn run(&self, addr: SocketAddr, host: &str) -> Result<Option<Role>, ProbeError> {
         let tcp_only = matches!(self.mode, Mode::Tcp);
         let tcp = crate::tcp::connect(addr, |sock| {
             if tcp_only {
@@ -154,11 +170,16 @@ impl Prober {
         .await
         .map_err(ProbeError::Connect)?;
         match &self.mode {
-            Mode::Tcp => Ok(()),
+            Mode::Tcp => Ok(None),
+            // A login holds its state only while it runs, as the exchanges below.
+            Mode::Postgres(pg) => Box::pin(pg.role(tcp, host)).await.map(Some),
+            Mode::Redis(r) => Box::pin(r.role(tcp)).await.map(Some),
             // An HTTP or TLS exchange holds kilobytes of state while it runs. Boxed, it
             // costs that only during the probe: every checker task waiting for its next
             // round is sized by its largest await, and 2,000 of them took 10 MB inline.
-            _ => Box::pin(self.exchange(tcp, addr, host)).await,
+            _ => Box::pin(self.exchange(tcp, addr, host))
+                .await
+                .map(|()| None),
         }
     }
 
@@ -170,7 +191,7 @@ impl Prober {
         host: &str,
     ) -> Result<(), ProbeError> {
         match &self.mode {
-            Mode::Tcp => Ok(()),
+            Mode::Tcp | Mode::Postgres(_) | Mode::Redis(_) => Ok(()),
             Mode::Http(check, fixed) => {
                 let value = host_value(fixed, host, addr.port(), 80)?;
                 http::get(tcp, check, value).await
@@ -222,6 +243,8 @@ impl fmt::Debug for Prober {
             Mode::Http(..) => "http",
             Mode::Https(..) => "https",
             Mode::Tls(_) => "tls",
+            Mode::Postgres(_) => "postgres",
+            Mode::Redis(_) => "redis",
         };
         f.debug_struct("Prober")
             .field("kind", &kind)
@@ -261,6 +284,8 @@ mod tests {
                 expected: "x".into(),
             },
             ProbeError::Http("x".into()),
+            ProbeError::Auth("x".into()),
+            ProbeError::Database("x".into()),
         ];
         for e in all {
             assert!(
@@ -279,7 +304,7 @@ mod tests {
     async fn tcp_connect_passes() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tcp_prober().probe(addr, "127.0.0.1").await.unwrap();
+        assert_eq!(tcp_prober().probe(addr, "127.0.0.1").await.unwrap(), None);
         // The probe really connected (the kernel completed the handshake for the backlog).
         listener.accept().await.unwrap();
     }

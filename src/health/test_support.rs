@@ -107,6 +107,7 @@ pub(super) fn health(kind: CheckKind, timeout: Duration) -> HealthConfig {
         passive_window: Duration::from_secs(2),
         flap_limit: 3,
         flap_window: Duration::from_secs(60),
+        require_primary: false,
     }
 }
 

@@ -20,7 +20,9 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The results a health check is counted under: `ok` or a `ProbeError::kind`.
-pub const CHECK_RESULTS: [&str; 7] = ["ok", "timeout", "connect", "tls", "status", "body", "http"];
+pub const CHECK_RESULTS: [&str; 9] = [
+    "ok", "timeout", "connect", "tls", "status", "body", "http", "auth", "database",
+];
 
 /// No check has finished yet.
 const NEVER: u64 = u64::MAX;

@@ -35,6 +35,7 @@ pub const HOOK_RUNS_TOTAL: &str = "failoverd_hook_runs_total";
 pub const BUILD_INFO: &str = "failoverd_build_info";
 pub const GROUP_STATE: &str = "failoverd_group_state";
 pub const TARGET_FLAPPING: &str = "failoverd_target_flapping";
+pub const TARGET_ROLE: &str = "failoverd_target_role";
 pub const TARGET_ADMIN_STATE: &str = "failoverd_target_admin_state";
 pub const LOCAL_ERRORS_TOTAL: &str = "failoverd_local_errors_total";
 pub const SUBSYSTEM_UP: &str = "failoverd_subsystem_up";
@@ -71,6 +72,7 @@ pub const ALL: &[&str] = &[
     BUILD_INFO,
     GROUP_STATE,
     TARGET_FLAPPING,
+    TARGET_ROLE,
     TARGET_ADMIN_STATE,
     LOCAL_ERRORS_TOTAL,
     SUBSYSTEM_UP,

@@ -30,11 +30,14 @@ pub fn candidates(g: &GroupSnap, rotate: usize) -> Vec<usize> {
         return out;
     }
     // Fallbacks: up targets before unchecked ones, each by priority; never drained,
-    // in maintenance, or known down.
+    // in maintenance, known down, or a standby that `role = "primary"` bars.
     for wanted in [Health::Up, Health::Unknown] {
         let mut rest: Vec<usize> = (0..g.targets.len())
             .filter(|i| !out.contains(i))
-            .filter(|&i| g.targets[i].admin == AdminState::Enabled && g.targets[i].health == wanted)
+            .filter(|&i| {
+                let t = &g.targets[i];
+                t.admin == AdminState::Enabled && t.health == wanted && !t.standby
+            })
             .collect();
         rest.sort_by_key(|&i| g.targets[i].priority);
         out.extend(rest);
@@ -158,6 +161,9 @@ mod tests {
                     admin: AdminState::Enabled,
                     priority: t.priority,
                     flapping: false,
+                    role: None,
+                    standby: false,
+                    last_error: None,
                 })
                 .collect(),
             last_change: None,

@@ -208,7 +208,7 @@ fn example_config_shows_every_key() {
     // Every health check kind and every form of target address, as the file promises.
     let config = Config::load(&repo_path("config/failoverd.toml")).unwrap();
     let groups = &config.groups;
-    for kind in ["tcp", "http", "https", "tls"] {
+    for kind in ["tcp", "http", "https", "tls", "postgres"] {
         assert!(
             groups.iter().any(|g| g.health.kind.name() == kind),
             "no group with a {kind} check"

@@ -23,4 +23,5 @@ mod metrics_api;
 mod monitoring_kit;
 mod packaging;
 mod proxy;
+mod roles;
 mod scale;

@@ -62,7 +62,7 @@ fn unknown_kind_is_reported_before_kind_specific_fields() {
     );
     assert_eq!(
         error(&text),
-        r#"group "web": health.kind "htp" is not one of "tcp", "http", "https", "tls""#
+        r#"group "web": health.kind "htp" is not one of "tcp", "http", "https", "tls", "postgres", "redis""#
     );
 }
 

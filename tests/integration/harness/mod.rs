@@ -16,7 +16,8 @@
 //! - `require`: what a test needs from the machine (root, `dig`, ...): SKIP, or in CI fail;
 //! - `netns`: a network namespace per test, for rules that must not touch the host's;
 //! - `ports`: a port that refuses connections, held for as long as the test needs it;
-//! - `etcd`: a real three-member etcd cluster on loopback addresses of the test's own.
+//! - `etcd`: a real three-member etcd cluster on loopback addresses of the test's own;
+//! - `postgres`, `redis`: real database primaries and replicas (role checks, runbooks).
 
 #![allow(dead_code)]
 
@@ -28,12 +29,15 @@ mod http;
 mod netns;
 mod poll;
 mod ports;
+mod postgres;
 mod process;
+mod redis;
 mod require;
 mod scrape;
 mod sessions;
 mod tls;
 
+pub use self::redis::*;
 pub use api::*;
 pub use backends::*;
 pub use config::*;
@@ -42,6 +46,7 @@ pub use http::*;
 pub use netns::*;
 pub use poll::*;
 pub use ports::*;
+pub use postgres::*;
 pub use process::*;
 pub use require::*;
 pub use scrape::*;

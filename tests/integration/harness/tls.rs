@@ -9,6 +9,11 @@ use rustls_pki_types::CertificateDer;
 /// Writes ca.pem, cert.pem and key.pem (a leaf for 127.0.0.1 signed by a new CA) to `dir`;
 /// returns the CA certificate.
 pub fn make_pki(dir: &Path) -> CertificateDer<'static> {
+    make_pki_for(dir, &["127.0.0.1"])
+}
+
+/// Like `make_pki`, with a leaf for `names` (IP addresses or DNS names).
+pub fn make_pki_for(dir: &Path, names: &[&str]) -> CertificateDer<'static> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -16,7 +21,8 @@ pub fn make_pki(dir: &Path) -> CertificateDer<'static> {
         .push(DnType::CommonName, "failoverd test CA");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let leaf = CertificateParams::new(names)
         .unwrap()
         .signed_by(&key, &*ca)
         .unwrap();
