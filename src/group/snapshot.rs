@@ -54,6 +54,9 @@ pub struct GroupSnap {
     pub last_change: Option<Change>,
     /// The target an operator pinned the group to.
     pub pin: Option<usize>,
+    /// When the running `failback_hold` ends and traffic goes back to a better tier, if
+    /// nothing fails meanwhile (wall clock, for the API and the status page).
+    pub failback_at: Option<SystemTime>,
     /// Grows at every `disconnect` command: sessions started before it close.
     pub disconnect_gen: u64,
     /// Changes at every publish that changed this group (and closes when the group is
@@ -103,6 +106,7 @@ impl GroupSnap {
             targets: Vec::new(),
             last_change: None,
             pin: None,
+            failback_at: None,
             disconnect_gen: 0,
             changed: watch::channel(0).1,
         }

@@ -21,10 +21,10 @@ impl Supervisor {
             return false;
         };
         let now = Instant::now();
-        let g = &mut self.groups[gi];
         if !r.ok {
-            g.machine.note_failure(ti, now);
+            self.note_failure(gi, ti, now);
         }
+        let g = &mut self.groups[gi];
         let Some(verdict) = g.counters[ti].record(r.ok) else {
             return false;
         };
@@ -42,13 +42,14 @@ impl Supervisor {
             return false;
         }
         let now = Instant::now();
-        let Some(g) = self.groups.get_mut(r.group) else {
+        let Some(g) = self.groups.get(r.group) else {
             return false;
         };
         if r.target >= g.counters.len() {
             return false;
         }
-        g.machine.note_failure(r.target, now);
+        self.note_failure(r.group, r.target, now);
+        let g = &mut self.groups[r.group];
         if g.counters[r.target].health() == Health::Down || !g.passive[r.target].record(now) {
             return false;
         }
@@ -64,6 +65,18 @@ impl Supervisor {
         );
         self.verdict(r.group, r.target, verdict, true, &detail, now);
         true
+    }
+
+    /// A failure without a verdict restarts the target's failback hold; when that moves a
+    /// pending failback, the group is published again so that readers (the API, the
+    /// status page) show the new countdown rather than a deadline that will not come.
+    fn note_failure(&mut self, gi: usize, ti: usize, now: Instant) {
+        let g = &mut self.groups[gi];
+        let due = g.machine.failback_due();
+        g.machine.note_failure(ti, now);
+        if due.is_some() && g.machine.failback_due() != due {
+            self.touch(gi);
+        }
     }
 
     /// A new verdict: logged, recorded, then decided on.

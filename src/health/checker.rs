@@ -319,7 +319,10 @@ impl Checker {
     pub(super) async fn round(&mut self) -> Option<CheckReport> {
         let (ok, detail) = match self.check_once().await {
             Outcome::Ok => (true, String::new()),
-            Outcome::Failed(e) => (false, e),
+            Outcome::Failed(e) => {
+                self.stats.failed(e.clone(), std::time::SystemTime::now());
+                (false, e)
+            }
             Outcome::Local => return None,
         };
         Some(CheckReport {
