@@ -22,3 +22,4 @@ mod monitoring_kit;
 mod packaging;
 mod proxy;
 mod scale;
+mod status_page;

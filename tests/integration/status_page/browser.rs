@@ -1,0 +1,247 @@
+//! The status page in a real headless Chromium (WebDriver), against the real binary with
+//! real backends: an operator signs in, switches to the backup from the page (API and DNS
+//! follow, the page shows it without a reload), watches a release made through the API
+//! and a failover when the main dies, and a read token sees disabled buttons and a 403.
+//! The times from each change to the page showing it are printed (and asserted bounded).
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use hickory_proto::rr::RecordType;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::chrome::{self, Chromedriver};
+use super::{start, OPS, VIEWER};
+use crate::dns_client::*;
+use crate::harness::*;
+
+/// How long the page may take to show a change the API already shows.
+const PAGE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The group as the page shows it: state, chip, health per target, and whether each
+/// action button is disabled. `None` while the page has no group.
+const READ_PAGE: &str = r#"
+const g = document.querySelector('[data-group="app"]');
+if (!g) return null;
+const rows = [...g.querySelectorAll('[data-target]')];
+return {
+  state: g.dataset.state,
+  chip: g.querySelector('[data-chip]').textContent,
+  health: Object.fromEntries(rows.map((r) => [r.dataset.target, r.dataset.health])),
+  disabled: [...document.querySelectorAll('#groups button[data-action]')].map((b) => b.disabled),
+  answer: document.getElementById('answer').textContent,
+};"#;
+
+async fn page(b: &Client) -> Option<Value> {
+    b.execute(READ_PAGE, vec![])
+        .await
+        .ok()
+        .filter(|v| !v.is_null())
+}
+
+/// Waits until the page's group satisfies `cond`; returns how long that took.
+async fn wait_page(b: &Client, what: &str, cond: impl Fn(&Value) -> bool) -> Duration {
+    let started = Instant::now();
+    eventually(PAGE_LIMIT, what, || async {
+        page(b).await.filter(|p| cond(p)).map(|_| ())
+    })
+    .await;
+    started.elapsed()
+}
+
+/// Clicks the element `css`, again if an update replaced it between find and click.
+async fn click(b: &Client, css: &str) {
+    eventually(Duration::from_secs(5), &format!("click {css}"), || async {
+        let e = b.find(Locator::Css(css)).await.ok()?;
+        e.click().await.ok()
+    })
+    .await;
+}
+
+async fn sign_in(b: &Client, token: &str) {
+    let input = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name=\"token\"]"))
+        .await
+        .expect("the token field");
+    eventually(Duration::from_secs(5), "token field shown", || async {
+        input.is_displayed().await.ok().filter(|&shown| shown)
+    })
+    .await;
+    input.send_keys(token).await.expect("type the token");
+    click(b, "#login button[type=\"submit\"]").await;
+}
+
+/// Clicks `action` (on `target`'s row, or the group's own) and confirms in the dialog.
+async fn act(b: &Client, target: Option<&str>, action: &str) {
+    let css = match target {
+        Some(t) => {
+            format!("[data-group=\"app\"] [data-target=\"{t}\"] button[data-action=\"{action}\"]")
+        }
+        None => format!("[data-group=\"app\"] > .actions button[data-action=\"{action}\"]"),
+    };
+    click(b, &css).await;
+    b.wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css("#confirm[open]"))
+        .await
+        .expect("the confirmation dialog");
+    click(b, "#confirm [data-action=\"confirm\"]").await;
+}
+
+async fn dns_a(f: &Failoverd) -> Vec<String> {
+    answer_data(&ask_type(f.dns[0], Via::Udp, "app.fo.test.", RecordType::A).await)
+}
+
+async fn api_group(f: &Failoverd) -> Value {
+    let r = http_request(f.admin, "GET", "/v1/groups/app", None, Some(VIEWER))
+        .await
+        .expect("GET group");
+    parse_json("group", &r.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_operates_and_follows_a_failover_in_a_real_browser() {
+    if !chrome::available() {
+        return;
+    }
+    let (main, _backup, f) = start(true).await;
+    let driver = Chromedriver::start();
+    let b = driver.browser().await;
+    b.goto(&format!("http://{}/", f.admin))
+        .await
+        .expect("load /");
+    sign_in(&b, OPS).await;
+    wait_page(&b, "group shown, Backup is idle", |p| {
+        p["chip"] == "Backup is idle" && p["state"] == "primary"
+    })
+    .await;
+
+    operate_switch(&b, &f).await;
+    follow_release(&b, &f).await;
+    follow_failover(&b, &f, &main).await;
+    screenshot(&b).await;
+    read_token(&b, &f).await;
+    let _ = b.close().await;
+}
+
+/// Switch to the backup from the page: the API and DNS follow, the page shows it.
+async fn operate_switch(b: &Client, f: &Failoverd) {
+    let clicked = Instant::now();
+    act(b, Some("backup"), "switch").await;
+    let shown = wait_page(b, "page shows Backup is active", |p| {
+        p["chip"] == "Backup is active" && p["state"] == "failed_over"
+    })
+    .await;
+    let g = api_group(f).await;
+    assert_eq!(active(&g), ["backup"], "{g}");
+    assert_eq!(g["pinned"], "backup");
+    assert_eq!(dns_a(f).await, ["127.0.0.3"]);
+    let p = page(b).await.unwrap();
+    assert!(p["answer"].as_str().unwrap_or("").contains("done"), "{p}");
+    eprintln!(
+        "status page: switch confirmed -> page shows \"Backup is active\" in {} ms (page {} ms after the click)",
+        clicked.elapsed().as_millis(),
+        shown.as_millis()
+    );
+}
+
+/// A release made outside the page (the API) shows on the page without a reload.
+async fn follow_release(b: &Client, f: &Failoverd) {
+    let r = http_request(
+        f.admin,
+        "POST",
+        "/v1/groups/app/release",
+        Some(""),
+        Some(OPS),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Auto failback with main up for longer than the hold: main serves again at once.
+    assert_eq!(active(&parse_json("release", &r.body)), ["main"]);
+    let took = wait_page(b, "page shows Backup is idle after the release", |p| {
+        p["chip"] == "Backup is idle"
+    })
+    .await;
+    assert_eq!(dns_a(f).await, ["127.0.0.2"]);
+    eprintln!(
+        "status page: release answered by the API -> page shows it in {} ms",
+        took.as_millis()
+    );
+}
+
+/// The main dies: the page shows it down and the backup active within seconds.
+async fn follow_failover(b: &Client, f: &Failoverd, main: &HttpStack) {
+    let killed = Instant::now();
+    main.stop();
+    let api = eventually(
+        Duration::from_secs(10),
+        "API shows the failover",
+        || async {
+            let g = api_group(f).await;
+            (active(&g) == ["backup"]).then(|| killed.elapsed())
+        },
+    )
+    .await;
+    let shown = wait_page(b, "page shows main down, Backup is active", |p| {
+        p["health"]["main"] == "down" && p["chip"] == "Backup is active"
+    })
+    .await;
+    assert_eq!(dns_a(f).await, ["127.0.0.3"]);
+    eprintln!(
+        "status page: main killed -> API failed over after {} ms, page showed it {} ms after that",
+        api.as_millis(),
+        shown.as_millis()
+    );
+}
+
+/// Saves what the page looks like now: in the test's temp dir always, and where
+/// `FAILOVERD_SCREENSHOT` says (how docs/status-page.png is made).
+async fn screenshot(b: &Client) {
+    let png = b.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let mut paths = vec![std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png")];
+    if let Ok(p) = std::env::var("FAILOVERD_SCREENSHOT") {
+        paths.push(p.into());
+    }
+    for p in paths {
+        std::fs::write(&p, &png).expect("write the screenshot");
+        eprintln!("status page: screenshot in {}", p.display());
+    }
+}
+
+/// A read token: every button disabled, and a call forced from the page's own script
+/// context is refused with 403, changing nothing.
+async fn read_token(b: &Client, f: &Failoverd) {
+    click(b, "#forget").await;
+    sign_in(b, VIEWER).await;
+    wait_page(b, "every button disabled for the read token", |p| {
+        let d = p["disabled"].as_array().cloned().unwrap_or_default();
+        !d.is_empty() && d.iter().all(|x| x == true)
+    })
+    .await;
+    let before = api_group(f).await;
+    let forced = b
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            fetch('/v1/groups/app/switch', { method: 'POST', headers: {
+                'Authorization': 'Bearer ' + sessionStorage.getItem('failoverd.token'),
+                'Content-Type': 'application/json' }, body: JSON.stringify({ target: 'main' }) })
+              .then((r) => r.json().then((j) => done([r.status, j.error])))
+              .catch((e) => done([0, String(e)]));"#,
+            vec![],
+        )
+        .await
+        .expect("the forced call");
+    assert_eq!(forced[0], json!(403), "{forced}");
+    assert!(
+        forced[1].as_str().unwrap_or("").contains("viewer"),
+        "{forced}"
+    );
+    let after = api_group(f).await;
+    assert_eq!(after["epoch"], before["epoch"]);
+    assert_eq!(active(&after), active(&before));
+}
