@@ -2,6 +2,7 @@
 //! tokens, its live feed (`/v1/stream`), and, in a real headless Chromium, an operator's
 //! whole round: sign in, switch, watch a failover, and a read token that cannot act.
 
+mod api;
 mod browser;
 mod chrome;
 
