@@ -327,7 +327,7 @@ fn action(verb: &Verb) -> Option<render::Action<'_>> {
         Verb::Release { group } => Action::Plain(group, "released the pin"),
         Verb::Failback { group } => Action::Plain(group, "failed back to the best healthy tier"),
         Verb::Commit { group } => Action::Committed(group),
-        Verb::Disconnect { group } => Action::Plain(group, "closed every proxied connection"),
+        Verb::Disconnect { group } => Action::Disconnected(group),
         Verb::Drain { group, target } => Action::TargetState(group, target, "drain"),
         Verb::Maintenance { group, target } => Action::TargetState(group, target, "maintenance"),
         Verb::Enable { group, target } => Action::TargetState(group, target, "enabled"),

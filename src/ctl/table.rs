@@ -1,19 +1,27 @@
-//! The `failoverd ctl status` table: per group a header, the group's line, then one line per
-//! target (by priority) with its health (up, down, unknown), admin state and whether it is
-//! active or idle.
+//! The `failoverd ctl status` table: per group a header, the group's line (with the
+//! failback countdown while a `failback_hold` runs), then one line per target (by
+//! priority) with its health (up, down, unknown), admin state, whether it is active or
+//! idle, its open proxied sessions and its last failed check.
 //!
 //! ```text
-//! GROUP  STATE        EPOCH  ACTIVE            LAST CHANGE
-//! app    failed_over  3      backup (pinned)   manual at 2025-01-01T10:00:00.000Z
-//!   backup  127.0.0.3  priority 1  up    enabled  active
-//!   main    127.0.0.2  priority 2  down  enabled  idle
+//! GROUP  STATE        EPOCH  ACTIVE  FAILBACK      LAST CHANGE
+//! app    failed_over  3      backup  auto in 12 s  health at 2025-01-01T10:00:00.000Z
+//!   main    127.0.0.2  priority 1  up    enabled  idle    0 sessions  last error 2025-01-01T09:59:58.000Z: connect: refused
+//!   backup  127.0.0.3  priority 2  up    enabled  active  4 sessions
 //! ```
 
 use serde_json::Value;
 
 use super::render::{active_names, rfc3339, text};
 
-const HEADER: [&str; 5] = ["GROUP", "STATE", "EPOCH", "ACTIVE", "LAST CHANGE"];
+const HEADER: [&str; 6] = [
+    "GROUP",
+    "STATE",
+    "EPOCH",
+    "ACTIVE",
+    "FAILBACK",
+    "LAST CHANGE",
+];
 
 /// One block per group, separated by a blank line.
 pub fn status(groups: &[Value]) -> String {
@@ -38,6 +46,7 @@ fn group(g: &Value) -> String {
             text(&g["state"]),
             text(&g["epoch"]),
             active,
+            failback(g),
             last_change,
         ],
     ];
@@ -53,6 +62,15 @@ fn group(g: &Value) -> String {
     out
 }
 
+/// `auto`, `manual`, or `auto in 12 s` while a failback hold runs.
+fn failback(g: &Value) -> String {
+    let mode = text(&g["failback"]);
+    match g["failback_in"].as_f64() {
+        Some(s) => format!("{mode} in {:.0} s", s.ceil()),
+        None => mode,
+    }
+}
+
 fn target(t: &Value) -> Vec<String> {
     let active = match t["active"].as_bool() {
         Some(true) => "active",
@@ -64,14 +82,26 @@ fn target(t: &Value) -> Vec<String> {
         Some(true) => format!("{} (flapping)", text(&t["health"])),
         _ => text(&t["health"]),
     };
-    vec![
+    let sessions = match t["sessions"].as_u64() {
+        Some(1) => "1 session".to_string(),
+        Some(n) => format!("{n} sessions"),
+        None => "? sessions".to_string(),
+    };
+    let mut row = vec![
         text(&t["name"]),
         text(&t["address"]),
         format!("priority {}", text(&t["priority"])),
         health,
         text(&t["admin_state"]),
         active.to_string(),
-    ]
+        sessions,
+    ];
+    let error = &t["last_error"];
+    if let Some(message) = error["message"].as_str() {
+        let at = error["at"].as_f64().map_or_else(|| "?".into(), rfc3339);
+        row.push(format!("last error {at}: {message}"));
+    }
+    row
 }
 
 /// Rows as lines, each column padded to its widest cell (two spaces between columns).
@@ -110,18 +140,21 @@ mod tests {
         let g = json!({
             "name": "app", "state": "failed_over", "epoch": 3, "active": ["backup"],
             "pinned": "backup", "last_change": { "cause": "manual", "at": 0.25 },
+            "failback": "auto", "failback_in": 11.2,
             "targets": [
                 { "name": "main", "address": "127.0.0.2", "priority": 1, "health": "down",
-                  "admin_state": "enabled", "active": false, "flapping": true },
+                  "admin_state": "enabled", "active": false, "flapping": true, "sessions": 0,
+                  "last_error": { "message": "connect: refused", "at": 0.5 } },
                 { "name": "backup", "address": "127.0.0.3", "priority": 2, "health": "up",
-                  "admin_state": "enabled", "active": true, "flapping": false },
+                  "admin_state": "enabled", "active": true, "flapping": false, "sessions": 1,
+                  "last_error": null },
             ],
         });
         let want = "\
-GROUP  STATE        EPOCH  ACTIVE           LAST CHANGE
-app    failed_over  3      backup (pinned)  manual at 1970-01-01T00:00:00.250Z
-  main    127.0.0.2  priority 1  down (flapping)  enabled  idle
-  backup  127.0.0.3  priority 2  up               enabled  active
+GROUP  STATE        EPOCH  ACTIVE           FAILBACK      LAST CHANGE
+app    failed_over  3      backup (pinned)  auto in 12 s  manual at 1970-01-01T00:00:00.250Z
+  main    127.0.0.2  priority 1  down (flapping)  enabled  idle    0 sessions  last error 1970-01-01T00:00:00.500Z: connect: refused
+  backup  127.0.0.3  priority 2  up               enabled  active  1 session
 ";
         assert_eq!(status(std::slice::from_ref(&g)), want);
         assert_eq!(status(&[g.clone(), g]), format!("{want}\n{want}"));
@@ -131,9 +164,9 @@ app    failed_over  3      backup (pinned)  manual at 1970-01-01T00:00:00.250Z
     fn missing_fields_do_not_panic() {
         let out = status(&[json!({ "targets": [{}] })]);
         let want = "\
-GROUP  STATE  EPOCH  ACTIVE  LAST CHANGE
--      -      -      none    -
-  -  -  priority -  -  -  ?
+GROUP  STATE  EPOCH  ACTIVE  FAILBACK  LAST CHANGE
+-      -      -      none    -         -
+  -  -  priority -  -  -  ?  ? sessions
 ";
         assert_eq!(out, want);
     }
