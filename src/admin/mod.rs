@@ -93,6 +93,7 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         // The status page and its assets load without a token (see `page`).
         .route("/", get(page::index))
         .route("/assets/page.js", get(page::script))
+        .route("/assets/render.js", get(page::render_script))
         .route("/assets/page.css", get(page::style))
         .merge(read)
         .merge(operate)

@@ -34,6 +34,7 @@ pub use explain::explain;
 pub use stream::stream;
 
 const PAGE_JS: &str = include_str!("page.js");
+const RENDER_JS: &str = include_str!("render.js");
 const PAGE_CSS: &str = include_str!("page.css");
 
 /// No inline script or style, nothing from another origin, no framing, no form posts.
@@ -58,6 +59,11 @@ pub async fn index(State(ctx): State<AdminCtx>) -> Response {
 
 pub async fn script() -> Response {
     secured(PAGE_JS.to_string(), "text/javascript; charset=utf-8")
+}
+
+/// The module `page.js` imports to draw the groups and the history.
+pub async fn render_script() -> Response {
+    secured(RENDER_JS.to_string(), "text/javascript; charset=utf-8")
 }
 
 pub async fn style() -> Response {

@@ -35,7 +35,7 @@ pub fn page(auth: Auth, state: Option<(&Snapshot, &[Event])>) -> String {
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>failoverd status</title>\n<link rel=\"stylesheet\" href=\"/assets/page.css\">\n\
-         <script src=\"/assets/page.js\" defer></script>\n</head>\n<body data-auth=\"{auth_attr}\">\n\
+         <script type=\"module\" src=\"/assets/page.js\"></script>\n</head>\n<body data-auth=\"{auth_attr}\">\n\
          <a class=\"skip\" href=\"#groups\">Skip to the groups</a>\n\
          <header class=\"top\"><h1>failoverd</h1>\
          <p id=\"live\" role=\"status\" aria-live=\"polite\">{live}</p>\

@@ -165,7 +165,7 @@ fn a_page_behind_tokens_carries_the_token_field_and_no_state() {
         !out.contains("<script>") && !out.contains("style="),
         "{out}"
     );
-    assert!(out.contains("<script src=\"/assets/page.js\" defer></script>"));
+    assert!(out.contains("<script type=\"module\" src=\"/assets/page.js\"></script>"));
     let open = page(Auth::Open, None);
     assert!(open.contains("data-auth=\"open\""));
     assert!(open.contains("<form id=\"login\" class=\"login\" hidden>"));

@@ -47,6 +47,7 @@ async fn status_page_behind_tokens_is_a_shell_without_state() {
     }
     for (path, kind) in [
         ("/assets/page.js", "text/javascript; charset=utf-8"),
+        ("/assets/render.js", "text/javascript; charset=utf-8"),
         ("/assets/page.css", "text/css; charset=utf-8"),
     ] {
         let r = get(&f, path, None).await;
@@ -202,4 +203,30 @@ async fn api_shows_sessions_last_error_and_failback_countdown() {
         active(g) == ["main"] && g["failback_in"].is_null()
     })
     .await;
+}
+
+/// A page left open does not hold up a stop: the stream ends once the process drains,
+/// well before the admin server's 5 s grace for requests in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_stream_ends_when_failoverd_stops() {
+    let (_main, _backup, mut f) = start(false).await;
+    let mut s = TcpStream::connect(f.admin).await.unwrap();
+    s.write_all(b"GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Seen {
+        text: String::new(),
+        cursor: 0,
+    };
+    read_until(&mut s, &mut seen, "event: groups\ndata: ").await;
+    let stopping = Instant::now();
+    f.signal("TERM");
+    let status = f.wait_exit(Duration::from_secs(4)).await;
+    assert!(status.success(), "{status:?}");
+    // The stream's end arrives as the last chunk (`0`), then the connection closes.
+    read_until(&mut s, &mut seen, "\r\n0\r\n\r\n").await;
+    eprintln!(
+        "stopped {} ms after SIGTERM with a stream open",
+        stopping.elapsed().as_millis()
+    );
 }
