@@ -233,3 +233,37 @@ async fn an_open_stream_ends_when_failoverd_stops() {
         stopping.elapsed().as_millis()
     );
 }
+
+/// A token a reload removed stops the streams opened with it within a second or two,
+/// as it stops every other call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_token_is_removed() {
+    let (_main, _backup, f) = start(true).await;
+    let mut s = TcpStream::connect(f.admin).await.unwrap();
+    let request =
+        format!("GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {VIEWER}\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Seen {
+        text: String::new(),
+        cursor: 0,
+    };
+    read_until(&mut s, &mut seen, "event: groups\ndata: ").await;
+    let config = std::fs::read_to_string(&f.config_path).unwrap();
+    let viewer = "[[admin.token]]\nname = \"viewer\"";
+    assert!(config.contains(viewer), "{config}");
+    let without = config.replacen(viewer, "[[admin.token]]\nname = \"viewer-gone\"", 1);
+    let secret = f.dir.path().join("viewer-gone");
+    std::fs::write(secret, "another-secret-for-this-token-x\n").unwrap();
+    let without = without.replacen("/viewer\"", "/viewer-gone\"", 1);
+    std::fs::write(&f.config_path, without).unwrap();
+    let r = http_request(f.admin, "POST", "/v1/reload", Some(""), Some(OPS))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let took = read_until(&mut s, &mut seen, "\r\n0\r\n\r\n").await;
+    assert!(
+        took < Duration::from_secs(3),
+        "the stream went on for {took:?}"
+    );
+    assert_eq!(get(&f, "/v1/whoami", Some(VIEWER)).await.status, 401);
+}
