@@ -31,6 +31,7 @@ return {
   health: Object.fromEntries(rows.map((r) => [r.dataset.target, r.dataset.health])),
   disabled: [...document.querySelectorAll('#groups button[data-action]')].map((b) => b.disabled),
   answer: document.getElementById('answer').textContent,
+  countdown: (g.querySelector('.countdown') || {}).textContent || null,
 };"#;
 
 async fn page(b: &Client) -> Option<Value> {
@@ -107,7 +108,7 @@ async fn status_page_operates_and_follows_a_failover_in_a_real_browser() {
     if !chrome::available() {
         return;
     }
-    let (main, _backup, f) = start(true).await;
+    let (mut main, _backup, f) = start(true).await;
     let driver = Chromedriver::start();
     let b = driver.browser().await;
     b.goto(&format!("http://{}/", f.admin))
@@ -122,7 +123,7 @@ async fn status_page_operates_and_follows_a_failover_in_a_real_browser() {
     operate_switch(&b, &f).await;
     follow_release(&b, &f).await;
     follow_failover(&b, &f, &main).await;
-    screenshot(&b).await;
+    follow_failback(&b, &mut main).await;
     read_token(&b, &f).await;
     let _ = b.close().await;
 }
@@ -160,9 +161,9 @@ async fn follow_release(b: &Client, f: &Failoverd) {
     .await
     .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
-    // Auto failback: main serves again once it has been up for the 2 s hold (at once, if
+    // Auto failback: main serves again once it has been up for the 3 s hold (at once, if
     // it has been up that long already).
-    eventually(Duration::from_secs(5), "API shows main active", || async {
+    eventually(Duration::from_secs(8), "API shows main active", || async {
         (active(&api_group(f).await) == ["main"]).then_some(())
     })
     .await;
@@ -200,6 +201,33 @@ async fn follow_failover(b: &Client, f: &Failoverd, main: &HttpStack) {
         api.as_millis(),
         shown.as_millis()
     );
+}
+
+/// The main comes back: the page counts the failback hold down (the screenshot is taken
+/// then), and shows the main serving again once the hold ends.
+async fn follow_failback(b: &Client, main: &mut HttpStack) {
+    main.restart();
+    let p = eventually(
+        Duration::from_secs(10),
+        "page shows the failback countdown",
+        || async { page(b).await.filter(|p| p["countdown"].is_string()) },
+    )
+    .await;
+    assert_eq!(p["health"]["main"], "up", "{p}");
+    assert_eq!(p["chip"], "Backup is active", "{p}");
+    let text = p["countdown"].as_str().unwrap_or("");
+    assert!(text.starts_with("auto in ") && text.ends_with(" s"), "{p}");
+    screenshot(b).await;
+    eventually(
+        Duration::from_secs(10),
+        "page shows the failback",
+        || async {
+            page(b)
+                .await
+                .filter(|p| p["chip"] == "Backup is idle" && p["countdown"].is_null())
+        },
+    )
+    .await;
 }
 
 /// Saves what the page looks like now: in the test's temp dir always, and where

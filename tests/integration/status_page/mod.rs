@@ -37,7 +37,7 @@ async fn start(tokens: bool) -> (HttpStack, HttpStack, Failoverd) {
         }
     }
     let (port, main, backup) = http_stacks(MAIN, BACKUP);
-    let extra = "ttl = \"1s\"\nfailback = \"auto\"\nfailback_hold = \"2s\"";
+    let extra = "ttl = \"1s\"\nfailback = \"auto\"\nfailback_hold = \"3s\"";
     let config = header(&admin) + DNS + &pair_group("app", port, extra, FAST_TCP);
     let opts = StartOptions {
         dir: Some(dir),
