@@ -277,3 +277,61 @@ async fn read_token(b: &Client, f: &Failoverd) {
     assert_eq!(after["epoch"], before["epoch"]);
     assert_eq!(active(&after), active(&before));
 }
+
+/// Without tokens the page asks for none; and where the stream cannot be had (here every
+/// fetch of it fails, as behind a proxy that buffers responses), the page polls and still
+/// follows a change within about a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_without_tokens_falls_back_to_polling() {
+    if !chrome::available() {
+        return;
+    }
+    let (_main, _backup, f) = start(false).await;
+    let driver = Chromedriver::start();
+    let b = driver.browser().await;
+    chrome::before_page_scripts(
+        &b,
+        "const realFetch = window.fetch; window.fetch = (url, init) => \
+         String(url).includes('/v1/stream') ? Promise.reject(new TypeError('no stream here')) \
+         : realFetch(url, init);",
+    )
+    .await;
+    b.goto(&format!("http://{}/", f.admin))
+        .await
+        .expect("load /");
+    wait_page(&b, "group shown, Backup is idle", |p| {
+        p["chip"] == "Backup is idle"
+    })
+    .await;
+    let login = b.find(Locator::Css("#login")).await.expect("the form");
+    assert!(
+        !login.is_displayed().await.unwrap(),
+        "a token asked for without tokens"
+    );
+    eventually(Duration::from_secs(5), "the page says it polls", || async {
+        let live = b
+            .find(Locator::Css("#live"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        live.starts_with("Polling").then_some(())
+    })
+    .await;
+
+    let (status, body) = f
+        .post("/v1/groups/app/switch", r#"{"target": "backup"}"#, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let took = wait_page(&b, "page shows the switch by polling", |p| {
+        p["chip"] == "Backup is active"
+    })
+    .await;
+    assert!(took < Duration::from_secs(3), "polling took {took:?}");
+    eprintln!(
+        "status page: polling (no stream) -> page shows the switch {} ms after the API",
+        took.as_millis()
+    );
+    let _ = b.close().await;
+}

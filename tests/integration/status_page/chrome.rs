@@ -8,9 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use axum::http::Method;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::*;
 
@@ -105,4 +107,41 @@ impl Drop for Chromedriver {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Chromium's DevTools command `cmd` through chromedriver (`goog/cdp/execute`), for what
+/// WebDriver itself cannot do, such as running a script before the page's own.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Runs `source` in every page the browser loads from now on, before the page's scripts.
+pub async fn before_page_scripts(b: &Client, source: &str) {
+    let cmd = Cdp {
+        cmd: "Page.addScriptToEvaluateOnNewDocument",
+        params: json!({ "source": source }),
+    };
+    b.issue_cmd(cmd)
+        .await
+        .expect("add a script to every new page");
 }
