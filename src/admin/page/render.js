@@ -41,9 +41,10 @@ const TARGET_ACTIONS = [
 const COLUMNS = ['Target', 'Address', 'Priority', 'Health', 'Last check error',
   'Admin state', 'Sessions', 'Traffic', 'Actions'];
 
-function button(action, label, canOperate) {
+// `of`: the group or target the button acts on, for a screen reader's label.
+function button(action, label, of, canOperate) {
   return el('button', {
-    type: 'button', 'data-action': action, disabled: !canOperate,
+    type: 'button', 'data-action': action, 'aria-label': label + ': ' + of, disabled: !canOperate,
     title: canOperate ? null : 'needs an operate token',
   }, label);
 }
@@ -83,7 +84,7 @@ function buildGroup(g, canOperate) {
     failbackFact(g),
     fact('Last change', change));
   const actions = el('div', { class: 'actions' },
-    ...GROUP_ACTIONS.map(([a, l]) => button(a, l, canOperate)));
+    ...GROUP_ACTIONS.map(([a, l]) => button(a, l, g.name, canOperate)));
   const head = el('tr', {}, ...COLUMNS.map((c) => el('th', { scope: 'col' }, c)));
   const rows = g.targets.map((t) => buildTarget(t, canOperate));
   const table = el('div', { class: 'table-wrap' }, el('table', {},
@@ -106,7 +107,7 @@ function buildTarget(t, canOperate) {
     el('td', {}, t.admin_state),
     el('td', {}, t.sessions),
     el('td', {}, t.active ? 'active' : 'idle'),
-    el('td', { class: 'actions' }, ...TARGET_ACTIONS.map(([a, l]) => button(a, l, canOperate))));
+    el('td', { class: 'actions' }, ...TARGET_ACTIONS.map(([a, l]) => button(a, l, t.name, canOperate))));
 }
 
 // Replaces only the groups that changed, and puts the focus back where it was, so a

@@ -158,7 +158,7 @@ pub(super) fn group(out: &mut String, g: &GroupView) {
     for (action, label) in GROUP_ACTIONS {
         let _ = write!(
             out,
-            "<button type=\"button\" data-action=\"{action}\" disabled>{label}</button>"
+            "<button type=\"button\" data-action=\"{action}\" aria-label=\"{label}: {name}\" disabled>{label}</button>"
         );
     }
     let _ = write!(
@@ -224,7 +224,7 @@ fn target(out: &mut String, t: &TargetView) {
     for (action, label) in TARGET_ACTIONS {
         let _ = write!(
             out,
-            "<button type=\"button\" data-action=\"{action}\" disabled>{label}</button>"
+            "<button type=\"button\" data-action=\"{action}\" aria-label=\"{label}: {name}\" disabled>{label}</button>"
         );
     }
     out.push_str("</td></tr>");

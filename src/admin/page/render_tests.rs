@@ -104,6 +104,8 @@ fn hooks_and_facts_follow_the_design() {
         "Backup is active",
         "auto in 13 s",
         "Pinned to</dt><dd>app",
+        "aria-label=\"Switch here: backup\"",
+        "aria-label=\"Release pin: app\"",
     ] {
         assert!(out.contains(hook), "missing {hook}: {out}");
     }

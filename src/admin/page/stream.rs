@@ -6,7 +6,8 @@
 //!   errors, which live beside the snapshot, changed (looked at every second);
 //! - `event: events`, `{"events": [...]}` with each event's `summary`: the newest ones at
 //!   once, then each new one as the history records it;
-//! - a comment line every 15 s, so proxies and the browser see the stream alive.
+//! - a comment line every 15 s, so proxies and the browser see the stream alive;
+//! - at most one message per 200 ms (`MIN_GAP`): bursts of changes are coalesced.
 //!
 //! The token is checked again every second, so a token a reload removed stops its
 //! streams; a stream ends too when the process starts draining, so a stop never waits
@@ -37,6 +38,10 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 const FIRST_EVENTS: usize = 100;
 /// Events per `events` message at most; more wait for the next one.
 const EVENTS_PER_MESSAGE: usize = 500;
+/// Messages to one page at most this often: a `groups` message is the whole fleet (about
+/// 4 MB at 10,000 groups), and a mass failover publishes many snapshots within a second.
+/// The first change after a quiet spell still goes out at once; a burst is coalesced.
+const MIN_GAP: Duration = Duration::from_millis(200);
 
 struct Feed {
     ctx: AdminCtx,
@@ -87,6 +92,7 @@ impl Feed {
                     r = self.events.changed() => r.ok()?,
                     _ = self.tick.tick() => {}
                 }
+                tokio::time::sleep_until(self.last_write + MIN_GAP).await;
             }
             if !self.ctx.ready.load(Ordering::Relaxed)
                 || self
