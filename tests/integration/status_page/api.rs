@@ -267,3 +267,45 @@ async fn a_stream_ends_when_its_token_is_removed() {
     );
     assert_eq!(get(&f, "/v1/whoami", Some(VIEWER)).await.status, 401);
 }
+
+/// POSTs `path` as a browser on `origin` would, with no token: the status code.
+async fn post_from(f: &Failoverd, path: &str, origin: &str) -> u16 {
+    let mut s = TcpStream::connect(f.admin).await.unwrap();
+    let body = r#"{"target": "backup"}"#;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        f.admin,
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"))
+}
+
+/// Another site's page cannot operate an open API through the browser of a local user
+/// (a cross-site POST needs no preflight); the status page itself can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operating_call_from_another_sites_page_is_refused() {
+    let (_main, _backup, f) = start(false).await;
+    let switch = "/v1/groups/app/switch";
+    assert_eq!(post_from(&f, switch, "http://evil.example").await, 403);
+    let other_port = format!("http://127.0.0.1:{}", f.admin.port().wrapping_add(1));
+    assert_eq!(post_from(&f, switch, &other_port).await, 403);
+    assert_eq!(
+        active(&f.group("app").await),
+        ["main"],
+        "the refused call switched"
+    );
+    let own = format!("http://{}", f.admin);
+    assert_eq!(post_from(&f, switch, &own).await, 200);
+    assert_eq!(active(&f.group("app").await), ["backup"]);
+}
