@@ -154,12 +154,17 @@ function handle(block) {
   if (name === 'events') addEvents(body.events || []);
 }
 
+// One round of polling. An answer that comes back after the token was forgotten (or
+// changed) is dropped, so a signed-out page never shows state again.
 async function poll() {
+  const mine = token;
   try {
     const g = await api('GET', '/v1/groups');
+    if (token !== mine || !who) return;
     if (g.ok) showGroups(g.data.groups || []);
     const since = events.length ? '&since=' + events[events.length - 1].id : '';
     const e = await api('GET', '/v1/events?limit=' + KEEP_EVENTS + since);
+    if (token !== mine || !who) return;
     if (e.ok) addEvents(e.data.events || []);
   } catch (_) {
     setLive('Cannot reach failoverd; retrying.');
