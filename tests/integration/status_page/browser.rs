@@ -333,5 +333,22 @@ async fn status_page_without_tokens_falls_back_to_polling() {
         "status page: polling (no stream) -> page shows the switch {} ms after the API",
         took.as_millis()
     );
+    phone_width(&b).await;
     let _ = b.close().await;
+}
+
+/// On a phone's width the page does not scroll sideways as a whole (only a target table
+/// may, inside its own box).
+async fn phone_width(b: &Client) {
+    b.set_window_size(390, 844).await.expect("resize");
+    let overflow = "const d = document.documentElement; return d.scrollWidth - d.clientWidth;";
+    eventually(
+        Duration::from_secs(5),
+        "no sideways scroll at 390 px",
+        || async {
+            let extra = b.execute(overflow, vec![]).await.ok()?;
+            (extra.as_i64() == Some(0)).then_some(())
+        },
+    )
+    .await;
 }
