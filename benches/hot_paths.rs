@@ -59,6 +59,7 @@ fn services() -> Services {
         store: None,
         events: Arc::new(EventLog::open(None, 16)),
         notices: None,
+        gates: None,
     }
 }
 
@@ -159,6 +160,7 @@ fn machine(c: &mut Criterion) {
         all_down: AllDown::FailStatic,
         flap_limit: 3,
         flap_window: Duration::from_secs(60),
+        gated: false,
     };
     let mut m = Machine::new(&[1, 1, 2, 2], policy);
     let now = tokio::time::Instant::now();

@@ -78,7 +78,7 @@ pub fn needed_for(config: &Config) -> u64 {
     needed(
         config,
         config.proxy.workers,
-        crate::dns::udp_sockets_per_address(),
+        crate::sockets::udp_sockets_per_address(),
     )
 }
 

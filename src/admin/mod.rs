@@ -7,6 +7,7 @@
 //! configured (`read` for GETs, `operate` for the rest).
 
 mod auth;
+mod drill;
 mod fleet;
 mod layers;
 mod operate;
@@ -57,6 +58,8 @@ pub struct AdminCtx {
     pub subsystems: Subsystems,
     /// The etcd session's view (`None`: no `[cluster]`, this process decides alone).
     pub cluster: Option<crate::cluster::ClusterHandle>,
+    /// The running or last drill of each group.
+    pub drills: crate::drill::Drills,
 }
 
 /// Every endpoint, behind the admission layers (see `layers.rs`): `/live`, `/ready` and the
@@ -71,12 +74,16 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         .route("/v1/cluster", get(cluster))
         .route("/v1/whoami", get(page::whoami))
         .route("/v1/stream", get(page::stream))
+        .route("/v1/groups/{group}/drill", get(drill::show))
         .route_layer(from_fn_with_state(tokens.clone(), layers::require_read));
     let operate = Router::new()
         .route("/v1/groups/{group}/switch", post(operate::switch))
         .route("/v1/groups/{group}/release", post(operate::release))
         .route("/v1/groups/{group}/failback", post(operate::failback))
         .route("/v1/groups/{group}/commit", post(operate::commit))
+        .route("/v1/groups/{group}/uncommit", post(operate::uncommit))
+        .route("/v1/groups/{group}/retry", post(operate::retry))
+        .route("/v1/groups/{group}/drill", post(drill::start))
         .route("/v1/groups/{group}/disconnect", post(operate::disconnect))
         .route(
             "/v1/groups/{group}/targets/{target}/state",

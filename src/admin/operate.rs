@@ -71,7 +71,7 @@ async fn execute(
     answer.map(|_| ()).map_err(command_error)
 }
 
-fn command_error(e: CommandError) -> Response {
+pub(super) fn command_error(e: CommandError) -> Response {
     let status = match e {
         CommandError::NotFound(_) => StatusCode::NOT_FOUND,
         CommandError::Conflict(_) => StatusCode::CONFLICT,
@@ -98,15 +98,22 @@ pub async fn switch(
     .await
 }
 
+/// A verb that takes the group alone, no body.
+async fn group_verb(
+    ctx: AdminCtx,
+    actor: Actor,
+    group: String,
+    make: fn(String) -> Command,
+) -> Response {
+    run(&ctx, &actor, &group.clone(), || Ok(make(group))).await
+}
+
 pub async fn release(
     State(ctx): State<AdminCtx>,
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Release { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Release { group }).await
 }
 
 pub async fn failback(
@@ -114,10 +121,7 @@ pub async fn failback(
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Failback { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Failback { group }).await
 }
 
 pub async fn commit(
@@ -125,10 +129,23 @@ pub async fn commit(
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    run(&ctx, &actor, &group.clone(), || {
-        Ok(Command::Commit { group })
-    })
-    .await
+    group_verb(ctx, actor, group, |group| Command::Commit { group }).await
+}
+
+pub async fn uncommit(
+    State(ctx): State<AdminCtx>,
+    Extension(actor): Extension<Actor>,
+    Path(group): Path<String>,
+) -> Response {
+    group_verb(ctx, actor, group, |group| Command::Uncommit { group }).await
+}
+
+pub async fn retry(
+    State(ctx): State<AdminCtx>,
+    Extension(actor): Extension<Actor>,
+    Path(group): Path<String>,
+) -> Response {
+    group_verb(ctx, actor, group, |group| Command::Retry { group }).await
 }
 
 /// Answers with the group and `sessions_closed`: the proxied sessions this instance had

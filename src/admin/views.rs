@@ -29,7 +29,66 @@ pub struct GroupView<'a> {
     /// and how long that is from now by this server's clock (seconds): the countdown.
     pub failback_at: Option<f64>,
     pub failback_in: Option<f64>,
+    /// A switch held for its gates: running (state `switching`) or failed.
+    pub switch: Option<SwitchView<'a>>,
     pub targets: Vec<TargetView<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct SwitchView<'a> {
+    /// `running` or `failed`.
+    pub gates: &'static str,
+    pub to: Vec<&'a str>,
+    pub cause: Cause,
+    pub attempt: u64,
+    /// Seconds since the Unix epoch when the switch was held.
+    pub since: Option<f64>,
+    /// The gate running now.
+    pub step: Option<StepView<'a>>,
+    /// Why it failed.
+    pub reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct StepView<'a> {
+    pub hook: &'a str,
+    /// 1-based, of `of` gates.
+    pub number: usize,
+    pub of: usize,
+    /// 1-based try (a gate with `retries` may run again).
+    #[serde(rename = "try")]
+    pub try_no: u32,
+    pub since: f64,
+}
+
+fn unix(t: std::time::SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn switch_view(g: &GroupSnap) -> Option<SwitchView<'_>> {
+    let h = g.held.as_deref()?;
+    let names = h.to.iter().map(|&i| g.config.targets[i].name.as_str());
+    Some(SwitchView {
+        gates: if h.failed.is_some() {
+            "failed"
+        } else {
+            "running"
+        },
+        to: names.collect(),
+        cause: h.cause,
+        attempt: h.attempt,
+        since: h.since.map(unix),
+        step: h.step.as_ref().map(|s| StepView {
+            hook: &s.hook,
+            number: s.number,
+            of: s.of,
+            try_no: s.try_no,
+            since: unix(s.since),
+        }),
+        reason: h.failed.as_deref(),
+    })
 }
 
 #[derive(Serialize)]
@@ -120,6 +179,7 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
             AllDown::FailStatic => "fail_static",
             AllDown::FailClosed => "fail_closed",
         },
+        switch: switch_view(g),
         last_change: g.last_change.map(|ch| ChangeView {
             cause: ch.cause,
             at: unix(ch.at),
@@ -151,11 +211,4 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
             })
             .collect(),
     }
-}
-
-/// Seconds since the Unix epoch, as every time in the API is given.
-fn unix(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }

@@ -100,7 +100,9 @@ pub fn start(
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(200);
-const LAST_RETRY: Duration = Duration::from_secs(5);
+/// At most a second between attempts: an instance back from a partition must not serve an
+/// old decision for long after the others moved on.
+const LAST_RETRY: Duration = Duration::from_secs(1);
 
 /// Sessions one after another until `stop`, with a growing pause between failed ones.
 /// Between sessions this instance follows (decides nothing), keeps its own verdicts for
@@ -108,12 +110,15 @@ const LAST_RETRY: Duration = Duration::from_secs(5);
 async fn run(cfg: ClusterConfig, status: StatusWriter, mut sync: Sync, stop: CancellationToken) {
     let keys = session::Keys::new(&cfg);
     let mut pause = FIRST_RETRY;
+    let mut members = connect::Members::default();
+    let mut lease = None;
     while !stop.is_cancelled() {
-        let ended = match connect::client(&cfg).await {
+        let ended = match members.connect(&cfg, &keys.leader).await {
             Ok(client) => {
-                match session::Session::open(client, &cfg, &keys, &status, &mut sync).await {
+                match session::Session::open(client, &cfg, &keys, &status, &mut sync, lease).await {
                     Ok(s) => {
                         pause = FIRST_RETRY;
+                        lease = Some(s.lease());
                         s.run(&stop, &mut sync).await
                     }
                     Err(err) => Err(err),

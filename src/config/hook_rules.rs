@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use super::duration::show;
 use super::fields::{check_domain_name, check_label_name};
+use super::gate_rules;
 use super::raw::RawHook;
 use super::validate::{ConfigError, Result};
-use super::{HookAction, HookConfig, HookTrigger, WebhookUrl};
+use super::{HookAction, HookConfig, HookStage, HookTrigger, WebhookUrl};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A runbook step that needs longer should be started by the hook and run on its own.
@@ -41,16 +42,23 @@ fn validate_hook(scope: &str, position: usize, raw: RawHook) -> Result<HookConfi
         command,
         webhook,
         timeout,
+        stage,
+        retries,
     } = raw;
     let name = name.unwrap_or_else(|| format!("hook-{position}"));
     check_label_name(scope, "name", &name)?;
-    let Some(on) = on else {
-        return Err(ConfigError::new(
-            scope,
-            format!("on is required: one or more of {}", known_triggers()),
-        ));
+    let stage = gate_rules::stage(scope, stage.as_deref())?;
+    let retries = gate_rules::retries(scope, retries)?;
+    let on = match (stage, on) {
+        (HookStage::Before, on) => gate_rules::directions(scope, on)?,
+        (HookStage::After, Some(on)) => triggers(scope, on)?,
+        (HookStage::After, None) => {
+            return Err(ConfigError::new(
+                scope,
+                format!("on is required: one or more of {}", known_triggers()),
+            ))
+        }
     };
-    let on = triggers(scope, on)?;
     let action = match (command, webhook) {
         (Some(argv), None) => HookAction::Command(command_argv(scope, argv)?),
         (None, Some(url)) => HookAction::Webhook(webhook_url(scope, &url)?),
@@ -86,6 +94,8 @@ fn validate_hook(scope: &str, position: usize, raw: RawHook) -> Result<HookConfi
         on,
         action,
         timeout,
+        stage,
+        retries,
     })
 }
 
@@ -253,6 +263,8 @@ timeout = "2s"
                     on: vec![HookTrigger::Failover, HookTrigger::AllDown],
                     action: HookAction::Command(vec!["/bin/true".into()]),
                     timeout: Duration::from_secs(10),
+                    stage: HookStage::After,
+                    retries: 0,
                 },
                 HookConfig {
                     name: "notify".into(),
@@ -264,6 +276,8 @@ timeout = "2s"
                         path: "/hook?key=1".into(),
                     }),
                     timeout: Duration::from_secs(2),
+                    stage: HookStage::After,
+                    retries: 0,
                 },
             ]
         );

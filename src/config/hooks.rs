@@ -13,6 +13,22 @@ pub struct HookConfig {
     pub action: HookAction,
     /// Greater than 0, at most 10 minutes.
     pub timeout: Duration,
+    /// A gate (before traffic moves) or a step beside the traffic (after).
+    pub stage: HookStage,
+    /// Runs again this many times after a failure (at most 10), each under `timeout`.
+    pub retries: u32,
+}
+
+/// When a hook runs relative to the traffic switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HookStage {
+    /// A gate: must succeed before traffic moves (fence, stop replication, promote). For a
+    /// gate, `on` names the direction of the switch: `failover` (to a lower-priority
+    /// tier), `failback` (to a better one), `switch` (within a tier); all by default.
+    Before,
+    /// Runs once the switch is live, never delaying it (the default).
+    #[default]
+    After,
 }
 
 /// What happened to a group, as hooks name it in `on`.
@@ -29,6 +45,8 @@ pub enum HookTrigger {
     Release,
     /// The active backup became the new main.
     Commit,
+    /// A commit was undone: the config's priorities again.
+    Uncommit,
     /// No target left to serve.
     AllDown,
     /// Out of all-down again.
@@ -37,19 +55,23 @@ pub enum HookTrigger {
     Disconnect,
     /// A target was drained, put in maintenance or enabled.
     TargetState,
+    /// A gate of a decided switch failed: traffic stayed where it was.
+    SwitchFailed,
 }
 
 impl HookTrigger {
-    pub const ALL: [HookTrigger; 9] = [
+    pub const ALL: [HookTrigger; 11] = [
         HookTrigger::Failover,
         HookTrigger::Failback,
         HookTrigger::Switch,
         HookTrigger::Release,
         HookTrigger::Commit,
+        HookTrigger::Uncommit,
         HookTrigger::AllDown,
         HookTrigger::Recovered,
         HookTrigger::Disconnect,
         HookTrigger::TargetState,
+        HookTrigger::SwitchFailed,
     ];
 
     /// The name used in config files, JSON and the hooks' `TRIGGER` variable.
@@ -60,10 +82,12 @@ impl HookTrigger {
             HookTrigger::Switch => "switch",
             HookTrigger::Release => "release",
             HookTrigger::Commit => "commit",
+            HookTrigger::Uncommit => "uncommit",
             HookTrigger::AllDown => "all_down",
             HookTrigger::Recovered => "recovered",
             HookTrigger::Disconnect => "disconnect",
             HookTrigger::TargetState => "target_state",
+            HookTrigger::SwitchFailed => "switch_failed",
         }
     }
 

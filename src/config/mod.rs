@@ -9,6 +9,7 @@ mod cross_rules;
 mod dns_tcp_rules;
 pub mod duration;
 mod fields;
+mod gate_rules;
 mod health_rules;
 mod hook_rules;
 mod hooks;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use hooks::{HookAction, HookConfig, HookTrigger, WebhookUrl};
+pub use hooks::{HookAction, HookConfig, HookStage, HookTrigger, WebhookUrl};
 pub use validate::ConfigError;
 
 /// Where the admin API listens when `[admin] listen` is not given. Not 9090 (Prometheus's
@@ -112,13 +113,13 @@ impl Secret {
         Secret(s)
     }
 
-    /// Constant-time comparison (`subtle`), so response timing says nothing about the
-    /// secret's content (only, as with any such compare, whether the lengths differ).
     /// The secret itself, for a client that must send it (etcd's authentication).
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// Constant-time comparison (`subtle`), so response timing says nothing about the
+    /// secret's content (only, as with any such compare, whether the lengths differ).
     pub fn matches(&self, offered: &str) -> bool {
         use subtle::ConstantTimeEq;
         self.0.as_bytes().ct_eq(offered.as_bytes()).into()
@@ -201,6 +202,13 @@ pub struct GroupConfig {
     pub targets: Vec<TargetConfig>,
     /// The group's runbook, in config order (see `crate::hooks`).
     pub hooks: Vec<HookConfig>,
+}
+
+impl GroupConfig {
+    /// The group has gates: steps that must pass before traffic moves.
+    pub fn gated(&self) -> bool {
+        self.hooks.iter().any(|h| h.stage == HookStage::Before)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

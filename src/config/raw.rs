@@ -274,6 +274,10 @@ pub struct RawHook {
     /// How long the hook may run before it is killed (or the request abandoned); default 10s.
     #[serde(default, with = "serde_opt")]
     pub timeout: Option<Duration>,
+    /// `"before"`: a gate, run before traffic moves; `"after"` (default): beside it.
+    pub stage: Option<String>,
+    /// Runs again after a failure, up to this many times; default 0.
+    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

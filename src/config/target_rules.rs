@@ -84,5 +84,4 @@ fn target_address(scope: &str, target: &str, raw: RawAddress) -> Result<TargetAd
 }
 
 #[cfg(test)]
-#[path = "validate_tests.rs"]
-mod tests;
+mod validate_tests;

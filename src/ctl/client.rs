@@ -352,5 +352,4 @@ pub fn encode(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "client_tests.rs"]
 mod tests;

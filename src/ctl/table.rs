@@ -51,6 +51,9 @@ fn group(g: &Value) -> String {
         ],
     ];
     let mut out = align(&rows, "");
+    if let Some(line) = switch_line(g, now_unix()) {
+        out.push_str(&line);
+    }
     let mut targets: Vec<&Value> = g["targets"]
         .as_array()
         .map(|ts| ts.iter().collect())
@@ -69,6 +72,46 @@ fn failback(g: &Value) -> String {
         Some(s) => format!("{mode} in {:.0} s", s.ceil()),
         None => mode,
     }
+}
+
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A switch held for its gates, in the words of a runbook: "failover processing" while
+/// they run (which gate, for how long), or the failure and the ways on.
+fn switch_line(g: &Value, now: f64) -> Option<String> {
+    let s = g.get("switch").filter(|s| !s.is_null())?;
+    let to: Vec<String> = s["to"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    let (name, to, cause) = (text(&g["name"]), to.join(","), text(&s["cause"]));
+    if s["gates"] == "failed" {
+        return Some(format!(
+            "  SWITCH FAILED to {to} ({cause}): {}
+  traffic stayed; `failoverd ctl retry {name}` runs the gates again, `failoverd ctl switch {name} TARGET --force` moves without them
+",
+            text(&s["reason"])
+        ));
+    }
+    let step = &s["step"];
+    let doing = match step["hook"].as_str() {
+        Some(hook) => format!(
+            "gate {hook} ({} of {}, try {}) running for {:.1}s",
+            text(&step["number"]),
+            text(&step["of"]),
+            text(&step["try"]),
+            (now - step["since"].as_f64().unwrap_or(now)).max(0.0)
+        ),
+        None => "gates starting".into(),
+    };
+    Some(format!(
+        "  failover processing: to {to} ({cause}), {doing}
+"
+    ))
 }
 
 fn target(t: &Value) -> Vec<String> {
@@ -169,5 +212,32 @@ GROUP  STATE  EPOCH  ACTIVE  FAILBACK  LAST CHANGE
   -  -  priority -  -  -  ?  ? sessions
 ";
         assert_eq!(out, want);
+    }
+}
+
+#[cfg(test)]
+mod switch_tests {
+    use serde_json::json;
+
+    use super::switch_line;
+
+    #[test]
+    fn a_held_switch_reads_as_a_runbook_step() {
+        let running = json!({ "name": "db", "switch": { "gates": "running", "to": ["replica"],
+            "cause": "health", "step": { "hook": "promote", "number": 2, "of": 3, "try": 1,
+            "since": 100.0 } } });
+        assert_eq!(
+            switch_line(&running, 103.25).unwrap(),
+            "  failover processing: to replica (health), gate promote (2 of 3, try 1) running for 3.2s\n"
+        );
+        let failed = json!({ "name": "db", "switch": { "gates": "failed", "to": ["replica"],
+            "cause": "manual", "reason": "gate promote failed (1 of 1, 1 try): exit 1" } });
+        let line = switch_line(&failed, 0.0).unwrap();
+        assert!(
+            line.starts_with("  SWITCH FAILED to replica (manual): gate promote failed"),
+            "{line}"
+        );
+        assert!(line.contains("`failoverd ctl retry db`"), "{line}");
+        assert!(switch_line(&json!({ "name": "db", "switch": null }), 0.0).is_none());
     }
 }

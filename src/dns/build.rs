@@ -319,5 +319,4 @@ fn secs(d: std::time::Duration) -> u32 {
 }
 
 #[cfg(test)]
-#[path = "build_tests.rs"]
 mod tests;

@@ -239,9 +239,7 @@ pub fn in_zone(name: &[u8], zone: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "respond_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "respond_fuzz_tests.rs"]
 mod fuzz_tests;

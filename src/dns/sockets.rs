@@ -15,10 +15,7 @@ pub struct Listen {
     pub tcp: TcpListener,
 }
 
-/// How many UDP sockets to bind per address: one per core, so each core has a queue.
-pub fn udp_sockets_per_address() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+pub use crate::sockets::udp_sockets_per_address;
 
 /// Binds `count` UDP sockets (SO_REUSEPORT) and one TCP listener on `addr`, all on the
 /// same port. With port 0, the port the first UDP socket got is used for the rest; if TCP
@@ -30,7 +27,7 @@ pub fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Listen> {
         let first = udp_socket(addr)?;
         let port = first.local_addr()?.port();
         let at = SocketAddr::new(addr.ip(), port);
-        let tcp = match crate::server::listen_tcp(at) {
+        let tcp = match crate::sockets::listen_tcp(at) {
             Ok(t) => t,
             Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
                 last_err = Some(e);

@@ -225,5 +225,4 @@ fn check_options(mut rdata: &[u8]) -> Result<(), Problem> {
 }
 
 #[cfg(test)]
-#[path = "wire_tests.rs"]
 mod tests;

@@ -103,11 +103,14 @@ impl Supervisor {
                     // Decide again from what the cluster sees now: the old leader may have
                     // died between a verdict and its decision.
                     let now = Instant::now();
+                    // Held switches first: their gates died with the old leader's runs.
+                    self.restart_gates();
                     for gi in 0..self.groups.len() {
                         let t = self.groups[gi].machine.reevaluate(now, Cause::Health);
                         if t.is_some() {
                             self.decide(gi, t);
                         }
+                        self.gate_check(gi);
                     }
                     // What etcd does not hold yet (a new cluster, a group added by a
                     // reload) is committed now, so every instance serves one decision.
@@ -173,6 +176,7 @@ impl Supervisor {
         self.committed.insert(group.to_string(), saved.clone());
         self.unsaved = true;
         self.touch(gi);
+        self.gate_check(gi);
     }
 
     /// Sends a changed local verdict to the others (with a cluster).

@@ -27,6 +27,23 @@ pub enum Command {
     Commit {
         group: String,
     },
+    /// Back to the config's priorities after a commit.
+    Uncommit {
+        group: String,
+    },
+    /// Runs the gates of a failed switch again.
+    Retry {
+        group: String,
+    },
+    /// A drill's move: pins `target` with cause `drill` (through the gates).
+    Drill {
+        group: String,
+        target: String,
+    },
+    /// A drill's end: the pin goes, with cause `drill`.
+    EndDrill {
+        group: String,
+    },
     SetAdmin {
         group: String,
         target: String,
@@ -160,9 +177,20 @@ impl Supervisor {
             }
         }
         self.record_admin(gi, action, actor, details);
-        // Hooks hear the command (trigger = the action), not a failover/failback reading of it.
+        self.gate_check(gi);
+        // Committed above with the decision (a held switch is part of it).
+        self.regated.retain(|&g| g != gi);
+        // Hooks hear the command (trigger = the action), not a failover/failback reading of it;
+        // a switch held for its gates is heard when it happens (by its direction), and a
+        // retry is not a change of its own.
         self.announce(gi, transition.as_ref(), Some(actor), false);
-        self.notify_hooks(Some(self.notice(gi, action, transition.as_ref(), actor)));
+        let held = matches!(
+            self.groups[gi].machine.gate(),
+            super::machine::Gate::Running(_)
+        );
+        if !held && !["retry", "drill", "drill_end"].contains(&action) {
+            self.notify_hooks(Some(self.notice(gi, action, transition.as_ref(), actor)));
+        }
         self.touch(gi);
         self.publish();
         Ok(self.generation)
@@ -174,6 +202,10 @@ impl Supervisor {
             Command::Release { group } => (group, "release"),
             Command::Failback { group } => (group, "failback"),
             Command::Commit { group } => (group, "commit"),
+            Command::Uncommit { group } => (group, "uncommit"),
+            Command::Retry { group } => (group, "retry"),
+            Command::Drill { group, .. } => (group, "drill"),
+            Command::EndDrill { group } => (group, "drill_end"),
             Command::SetAdmin { group, .. } => (group, "target_state"),
             Command::Disconnect { group } => (group, "disconnect"),
             Command::Reload(_) => unreachable!("reload is handled before"),
@@ -224,6 +256,36 @@ impl Supervisor {
             Command::Commit { .. } => {
                 let t = self.groups[gi].machine.commit(now).map_err(conflict)?;
                 (t, json!({ "priorities": self.priorities(gi) }))
+            }
+            Command::Uncommit { .. } => {
+                let config: Vec<u32> = self.groups[gi]
+                    .config
+                    .targets
+                    .iter()
+                    .map(|t| t.priority)
+                    .collect();
+                let t = self.groups[gi]
+                    .machine
+                    .uncommit(&config, now)
+                    .map_err(conflict)?;
+                (t, json!({ "priorities": self.priorities(gi) }))
+            }
+            Command::Retry { .. } => {
+                self.groups[gi].machine.retry().map_err(conflict)?;
+                (None, json!({}))
+            }
+            Command::Drill { target, .. } => {
+                let ti = self.target(gi, target)?;
+                let m = &mut self.groups[gi].machine;
+                let t = m.pin_to(ti, false, Cause::Drill, now).map_err(conflict)?;
+                (t, json!({ "target": target }))
+            }
+            Command::EndDrill { .. } => {
+                let m = &mut self.groups[gi].machine;
+                (
+                    m.release_as(Cause::Drill, now).map_err(conflict)?,
+                    json!({}),
+                )
             }
             Command::SetAdmin { target, state, .. } => {
                 let ti = self.target(gi, target)?;

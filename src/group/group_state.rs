@@ -6,8 +6,9 @@ use std::sync::Arc;
 use metrics::counter;
 use tokio::sync::watch;
 
+use super::machine::Gate;
 use super::machine::{Machine, Policy};
-use super::snapshot::{Change, GroupSnap, TargetSnap};
+use super::snapshot::{Change, GroupSnap, HeldSnap, TargetSnap};
 use crate::config::GroupConfig;
 use crate::health::verdict::{Counter, PassiveWindow};
 use crate::metrics as m;
@@ -28,6 +29,12 @@ pub(super) struct GroupState {
     /// Wakes the readers of this group alone (its proxied sessions) at each publish that
     /// changed it. Kept across reloads, so sessions stay subscribed.
     pub changed: watch::Sender<u64>,
+    /// The machine's `gate_seq` last seen by `Supervisor::gate_check`.
+    pub gate_seen: u64,
+    /// The gate running now, as the runner last reported.
+    pub gate_step: Option<super::gates::GateStep>,
+    /// Since when a switch is held (running or failed).
+    pub held_since: Option<std::time::SystemTime>,
 }
 
 impl GroupState {
@@ -39,6 +46,7 @@ impl GroupState {
             all_down: config.all_down,
             flap_limit: config.health.flap_limit,
             flap_window: config.health.flap_window,
+            gated: config.gated(),
         };
         let counters = config
             .targets
@@ -62,6 +70,9 @@ impl GroupState {
             disconnect_gen: 0,
             dirty: true,
             changed,
+            gate_seen: 0,
+            gate_step: None,
+            held_since: None,
         }
     }
 
@@ -75,6 +86,22 @@ impl GroupState {
         self.dirty = false;
         counter!(m::SNAPSHOT_GROUPS_REBUILT_TOTAL).increment(1);
         true
+    }
+
+    fn held_snap(&self) -> Option<Arc<HeldSnap>> {
+        let (s, failed) = match self.machine.gate() {
+            Gate::Open => return None,
+            Gate::Running(s) => (s, None),
+            Gate::Failed { switch, reason } => (switch, Some(reason.clone())),
+        };
+        Some(Arc::new(HeldSnap {
+            to: s.to.clone(),
+            cause: s.cause,
+            attempt: s.attempt,
+            failed,
+            since: self.held_since,
+            step: self.gate_step.clone(),
+        }))
     }
 
     fn snap(&self) -> GroupSnap {
@@ -98,6 +125,7 @@ impl GroupState {
             pin: self.machine.pin(),
             failback_at: self.machine.failback_due().map(wall_clock),
             disconnect_gen: self.disconnect_gen,
+            held: self.held_snap(),
             changed: self.changed.subscribe(),
         }
     }

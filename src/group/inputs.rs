@@ -44,6 +44,7 @@ pub(super) enum Input {
         reply: oneshot::Sender<Result<u64, CommandError>>,
     },
     Cluster(super::cluster_link::ClusterInput),
+    Gate(super::gates::GateReport),
     /// Answered once everything sent before it is handled and published.
     Barrier(oneshot::Sender<()>),
 }
@@ -94,6 +95,11 @@ impl SupervisorHandle {
         if self.tx.send(Input::Barrier(tx)).await.is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// How a gate run goes (see `gates`).
+    pub async fn gate(&self, report: super::gates::GateReport) {
+        let _ = self.tx.send(Input::Gate(report)).await;
     }
 
     /// What the etcd session learned (see `cluster_link`).

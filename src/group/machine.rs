@@ -21,6 +21,9 @@ pub struct Policy {
     /// A target that went down `flap_limit` times within `flap_window` is flapping.
     pub flap_limit: u32,
     pub flap_window: Duration,
+    /// The group has gates (`stage = "before"` hooks): a switch to new targets waits for
+    /// them (see `gate.rs`).
+    pub gated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +81,10 @@ pub struct Machine {
     epoch: u64,
     /// An operator's pin: this target alone is active, whatever its health.
     pin: Option<usize>,
+    gate: Gate,
+    gate_seq: u64,
+    /// Set while deciding without gates (`switch --force`).
+    forcing: bool,
 }
 
 impl Machine {
@@ -103,6 +110,9 @@ impl Machine {
             all_down: false,
             epoch: 0,
             pin: None,
+            gate: Gate::Open,
+            gate_seq: 0,
+            forcing: false,
         };
         let best = m.tiers().first().copied();
         m.tier = best;
@@ -121,7 +131,11 @@ impl Machine {
     }
 
     pub fn status(&self) -> GroupStatus {
-        if self.all_down {
+        if let Gate::Running(_) = self.gate {
+            GroupStatus::Switching
+        } else if let Gate::Failed { .. } = self.gate {
+            GroupStatus::SwitchFailed
+        } else if self.all_down {
             GroupStatus::AllDown
         } else if self.tier == self.tiers().first().copied() {
             GroupStatus::Primary
@@ -361,6 +375,9 @@ impl Machine {
                 (choice, active)
             }
         };
+        if let Some(held) = self.hold(choice.tier, &active, cause.unwrap_or(choice.cause)) {
+            return held;
+        }
         let edge = match (self.all_down, choice.all_down) {
             (false, true) => Some(AllDownEdge::Entered),
             (true, false) => Some(AllDownEdge::Left),
@@ -387,8 +404,10 @@ impl Machine {
     }
 }
 
+mod gate;
 #[path = "operate.rs"]
 mod operate;
+pub use gate::{Gate, HeldSwitch, SavedSwitch};
 pub use operate::Decision;
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ fn policy(failback: Failback, hold_s: u64, all_down: AllDown) -> Policy {
         all_down,
         flap_limit: 3,
         flap_window: Duration::from_secs(60),
+        gated: false,
     }
 }
 

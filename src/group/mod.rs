@@ -3,6 +3,7 @@
 
 pub mod cluster_link;
 mod commands;
+pub mod gates;
 mod group_state;
 mod inputs;
 pub mod machine;
@@ -66,7 +67,7 @@ impl AdminState {
 }
 
 /// Why a group's active targets changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cause {
     Health,
@@ -110,13 +111,20 @@ pub enum GroupStatus {
     FailedOver,
     /// No target is up: serving the last tier (fail_static) or nothing (fail_closed).
     AllDown,
+    /// A switch is decided and its gates are running ("failover processing"); traffic
+    /// stays where it was until they pass.
+    Switching,
+    /// A gate of the decided switch failed; traffic stayed.
+    SwitchFailed,
 }
 
 impl GroupStatus {
-    pub const ALL: [GroupStatus; 3] = [
+    pub const ALL: [GroupStatus; 5] = [
         GroupStatus::Primary,
         GroupStatus::FailedOver,
         GroupStatus::AllDown,
+        GroupStatus::Switching,
+        GroupStatus::SwitchFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +132,8 @@ impl GroupStatus {
             GroupStatus::Primary => "primary",
             GroupStatus::FailedOver => "failed_over",
             GroupStatus::AllDown => "all_down",
+            GroupStatus::Switching => "switching",
+            GroupStatus::SwitchFailed => "switch_failed",
         }
     }
 }

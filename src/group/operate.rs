@@ -15,6 +15,8 @@ pub struct Decision {
     /// Effective priorities (after commits), one per target.
     pub priorities: Vec<u32>,
     pub admin: Vec<AdminState>,
+    /// A switch held for its gates (running or failed).
+    pub held: Option<super::SavedSwitch>,
 }
 
 impl Machine {
@@ -29,6 +31,7 @@ impl Machine {
             pin: self.pin,
             priorities: self.targets.iter().map(|t| t.priority).collect(),
             admin: self.targets.iter().map(|t| t.admin).collect(),
+            held: self.saved_switch(),
         }
     }
 
@@ -49,6 +52,7 @@ impl Machine {
             self.tier = Some(self.targets[first].priority);
             self.active = active;
         }
+        self.restore_switch(d.held.as_ref());
     }
 
     /// Takes a target's health history from a previous incarnation (reload), without
@@ -74,12 +78,24 @@ impl Machine {
         self.evaluate_as(now, Some(cause))
     }
 
-    /// Pins the group to one target. Without `force`, a target known to be down is refused;
-    /// a drained or maintained target is always refused (enable it first).
+    /// Pins the group to one target. Without `force`, a target known to be down is refused
+    /// and the group's gates run first; with it, traffic moves at once. A drained or
+    /// maintained target is always refused (enable it first).
     pub fn switch(
         &mut self,
         target: usize,
         force: bool,
+        now: Instant,
+    ) -> Result<Option<Transition>, String> {
+        self.pin_to(target, force, Cause::Manual, now)
+    }
+
+    /// `switch`, for `cause` (a drill pins with `Cause::Drill`).
+    pub fn pin_to(
+        &mut self,
+        target: usize,
+        force: bool,
+        cause: Cause,
         now: Instant,
     ) -> Result<Option<Transition>, String> {
         let t = &self.targets[target];
@@ -92,15 +108,25 @@ impl Machine {
             );
         }
         self.pin = Some(target);
-        Ok(self.evaluate_as(now, Some(Cause::Manual)))
+        if force {
+            return Ok(self.evaluate_forced(now, cause));
+        }
+        self.drop_held();
+        Ok(self.evaluate_as(now, Some(cause)))
     }
 
     /// Removes the pin; the rules decide again.
     pub fn release(&mut self, now: Instant) -> Result<Option<Transition>, String> {
+        self.release_as(Cause::Manual, now)
+    }
+
+    /// `release`, for `cause`.
+    pub fn release_as(&mut self, cause: Cause, now: Instant) -> Result<Option<Transition>, String> {
         if self.pin.take().is_none() {
             return Err("group is not pinned".into());
         }
-        Ok(self.evaluate_as(now, Some(Cause::Manual)))
+        self.drop_held();
+        Ok(self.evaluate_as(now, Some(cause)))
     }
 
     /// Returns to the best tier with an up target now, without waiting for the hold (the
@@ -119,7 +145,34 @@ impl Machine {
         }
         self.pin = None;
         self.tier = Some(best);
+        self.drop_held();
         Ok(self.evaluate_as(now, Some(Cause::Failback)))
+    }
+
+    /// Undoes commits: every target gets the priority of the config (`config`, in target
+    /// order) back. Traffic stays where it is if the rules allow: the way back to the old
+    /// main is the group's failback (after its hold, or `failback` when manual).
+    pub fn uncommit(&mut self, config: &[u32], now: Instant) -> Result<Option<Transition>, String> {
+        if self
+            .targets
+            .iter()
+            .zip(config)
+            .all(|(t, &p)| t.priority == p)
+        {
+            return Err("the priorities are the config's already: nothing to uncommit".into());
+        }
+        if self.gate != super::Gate::Open {
+            return Err(
+                "a switch is held for its gates: let it finish, retry it or force a switch first"
+                    .into(),
+            );
+        }
+        for (t, &p) in self.targets.iter_mut().zip(config) {
+            t.priority = p;
+        }
+        // The active tier keeps its targets under their old priority.
+        self.tier = self.active.first().map(|&i| self.targets[i].priority);
+        Ok(self.evaluate_as(now, Some(Cause::Commit)))
     }
 
     /// Makes the active targets the new main: they get the best priority, the other tiers
@@ -127,6 +180,12 @@ impl Machine {
     pub fn commit(&mut self, now: Instant) -> Result<Option<Transition>, String> {
         if self.active.is_empty() {
             return Err("nothing is active to commit".into());
+        }
+        if self.gate != super::Gate::Open {
+            return Err(
+                "a switch is held for its gates: let it finish, retry it or force a switch first"
+                    .into(),
+            );
         }
         let best = self.tiers().first().copied();
         if self.pin.is_none() && self.tier == best {
@@ -168,6 +227,7 @@ mod tests {
             all_down: AllDown::FailStatic,
             flap_limit: 3,
             flap_window: Duration::from_secs(60),
+            gated: false,
         };
         Machine::new(&[1, 2], policy)
     }
@@ -239,6 +299,25 @@ mod tests {
     }
 
     #[test]
+    fn uncommit_restores_the_config_priorities_and_traffic_stays() {
+        let mut m = machine(Failback::Manual);
+        let now = Instant::now();
+        m.set_health(1, Health::Up, now);
+        m.set_health(0, Health::Down, now);
+        assert!(m.uncommit(&[1, 2], now).is_err(), "nothing committed yet");
+        m.commit(now).unwrap();
+        assert_eq!(m.decision().priorities, vec![2, 1]);
+        assert_eq!(m.uncommit(&[1, 2], now).unwrap(), None, "traffic stays");
+        assert_eq!(m.decision().priorities, vec![1, 2]);
+        assert_eq!(m.active(), &[1]);
+        assert_eq!(m.status(), crate::group::GroupStatus::FailedOver);
+        // The old main is the main again: manual failback goes back to it.
+        m.set_health(0, Health::Up, now);
+        let tr = m.failback(now).unwrap().expect("failback");
+        assert_eq!(tr.to, vec![0]);
+    }
+
+    #[test]
     fn draining_the_pinned_target_ends_the_pin() {
         let mut m = machine(Failback::Auto);
         let now = Instant::now();
@@ -274,6 +353,7 @@ mod tests {
             pin: Some(1),
             priorities: vec![1, 2],
             admin: vec![AdminState::Maintenance, AdminState::Enabled],
+            held: None,
         };
         m.restore(&d);
         assert_eq!(m.decision(), d);

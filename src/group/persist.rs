@@ -6,10 +6,11 @@ use std::io;
 
 use super::group_state::GroupState;
 use super::machine::Decision;
+use super::machine::SavedSwitch;
 use super::supervisor::Supervisor;
 use super::AdminState;
 use crate::config::GroupConfig;
-use crate::store::{SavedGroup, SavedTarget, State, StateFile};
+use crate::store::{SavedGroup, SavedHeld, SavedTarget, State, StateFile};
 
 impl Supervisor {
     pub(super) fn saved_state(&self) -> State {
@@ -66,6 +67,11 @@ impl GroupState {
                 .pin()
                 .map(|p| self.config.targets[p].name.clone()),
             targets,
+            held: self.machine.saved_switch().map(|h| SavedHeld {
+                to: names(&h.to),
+                cause: h.cause,
+                failed: h.failed,
+            }),
         }
     }
 
@@ -103,5 +109,14 @@ pub(super) fn decision_for(config: &GroupConfig, saved: &SavedGroup) -> Decision
         pin: saved.pin.as_deref().and_then(index),
         priorities,
         admin,
+        // Held for targets that are all still in the config, or not at all.
+        held: saved.held.as_ref().and_then(|h| {
+            let to: Option<Vec<usize>> = h.to.iter().map(|n| index(n)).collect();
+            Some(SavedSwitch {
+                to: to?,
+                cause: h.cause,
+                failed: h.failed.clone(),
+            })
+        }),
     }
 }

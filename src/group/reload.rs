@@ -62,6 +62,9 @@ impl Supervisor {
         let transitions: Vec<_> = (0..self.groups.len())
             .map(|i| self.groups[i].machine.reevaluate(now, Cause::Config))
             .collect();
+        for i in 0..self.groups.len() {
+            self.gate_check(i);
+        }
         if let Err(e) = self.persist().await {
             error!(error = %e, "cannot persist the decisions after a reload; serving them anyway");
         }
@@ -111,6 +114,11 @@ impl GroupState {
             }
         }
         self.machine.carry_all_down(prev.machine.is_all_down());
+        // The same held switch keeps its attempt and its running gates (none start again).
+        self.machine.carry_gate(&prev.machine);
+        self.gate_seen = self.machine.gate_seq();
+        self.gate_step = prev.gate_step;
+        self.held_since = prev.held_since;
         self.last_change = prev.last_change;
         self.disconnect_gen = prev.disconnect_gen;
         // The same channel: sessions of this group stay subscribed across the reload.

@@ -59,9 +59,24 @@ pub struct GroupSnap {
     pub failback_at: Option<SystemTime>,
     /// Grows at every `disconnect` command: sessions started before it close.
     pub disconnect_gen: u64,
+    /// A switch held for its gates (state `switching` or `switch_failed`).
+    pub held: Option<Arc<HeldSnap>>,
     /// Changes at every publish that changed this group (and closes when the group is
     /// gone): what a reader of this group alone waits on.
     pub changed: watch::Receiver<u64>,
+}
+
+/// A held switch as readers see it.
+#[derive(Debug, Clone)]
+pub struct HeldSnap {
+    pub to: Vec<usize>,
+    pub cause: Cause,
+    pub attempt: u64,
+    /// Why its gates failed (`None` while they run).
+    pub failed: Option<String>,
+    pub since: Option<SystemTime>,
+    /// The gate running now.
+    pub step: Option<super::gates::GateStep>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +123,7 @@ impl GroupSnap {
             pin: None,
             failback_at: None,
             disconnect_gen: 0,
+            held: None,
             changed: watch::channel(0).1,
         }
     }

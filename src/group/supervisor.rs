@@ -50,6 +50,8 @@ pub struct Services {
     pub notices: Option<Arc<NoticeQueue>>,
     /// The etcd session's channels (`None`: no `[cluster]`).
     pub cluster: Option<ClusterLink>,
+    /// The gate runner (`None`: gates are never run, e.g. in unit tests).
+    pub gates: Option<super::gates::GateRuns>,
 }
 
 pub struct Supervisor {
@@ -81,6 +83,8 @@ pub struct Supervisor {
     pub(super) cluster_revision: i64,
     /// A committed decision was applied since the state file was last written.
     pub(super) unsaved: bool,
+    /// Groups whose held switch changed in this batch: committed with its decisions.
+    pub(super) regated: Vec<usize>,
 }
 
 /// A deadline that never comes: the idle timer's value while no group waits for one.
@@ -129,6 +133,7 @@ impl Supervisor {
             // back, also across a restart while etcd is down).
             cluster_revision: saved.map_or(0, |s| s.cluster_revision),
             unsaved: false,
+            regated: Vec::new(),
             dirty: (0..groups.len()).collect(),
             groups,
             generation: 0,
@@ -149,6 +154,11 @@ impl Supervisor {
     }
 
     pub async fn run(mut self, cancel: CancellationToken) {
+        // Switches held when the process stopped: their gates run again.
+        for gi in 0..self.groups.len() {
+            self.gate_check(gi);
+        }
+        self.flush().await;
         // The next failback deadline of any group. Recomputed (a pass over every group)
         // only after something that can move it: a health verdict, a command, a tick, not
         // after each of the thousands of check reports a second that change nothing.
@@ -191,6 +201,7 @@ impl Supervisor {
             Input::Check(report) => self.on_check(report),
             Input::Passive(report) => self.on_passive(report),
             Input::Cluster(input) => self.on_cluster(input).await,
+            Input::Gate(report) => self.on_gate(report),
             Input::Barrier(done) => {
                 self.flush().await;
                 let _ = done.send(());
@@ -232,14 +243,17 @@ impl Supervisor {
         if let Some(t) = t {
             self.decided.push((gi, t));
         }
+        self.gate_check(gi);
     }
 
     /// The end of a batch: its decisions persisted once (a failure is logged and the
     /// switch still happens: serving the healthy target matters more), announced, then
     /// published once.
     pub(super) async fn flush(&mut self) {
-        if !self.decided.is_empty() && self.role == Role::Leader {
+        let regated = std::mem::take(&mut self.regated);
+        if (!self.decided.is_empty() || !regated.is_empty()) && self.role == Role::Leader {
             let mut groups: Vec<usize> = self.decided.iter().map(|(gi, _)| *gi).collect();
+            groups.extend(regated);
             groups.sort_unstable();
             groups.dedup();
             if !self.commit_decided(&groups).await {

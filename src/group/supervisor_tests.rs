@@ -41,6 +41,7 @@ fn start() -> (SupervisorHandle, SnapshotReader, CancellationToken) {
         store: None,
         events: Arc::new(EventLog::open(None, 64)),
         notices: None,
+        gates: None,
     };
     let (sup, handle, reader) = Supervisor::new(&config, None, &[vec![MAIN, BACKUP]], services);
     let cancel = CancellationToken::new();

@@ -148,6 +148,7 @@ impl Supervisor {
             if transition.is_some() {
                 self.decide(i, transition);
             }
+            self.gate_check(i);
         }
     }
 }

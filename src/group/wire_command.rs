@@ -25,6 +25,12 @@ pub enum WireCommand {
     Commit {
         group: String,
     },
+    Uncommit {
+        group: String,
+    },
+    Retry {
+        group: String,
+    },
     SetAdmin {
         group: String,
         target: String,
@@ -57,6 +63,12 @@ impl WireCommand {
             Command::Commit { group } => WireCommand::Commit {
                 group: group.clone(),
             },
+            Command::Uncommit { group } => WireCommand::Uncommit {
+                group: group.clone(),
+            },
+            Command::Retry { group } => WireCommand::Retry {
+                group: group.clone(),
+            },
             Command::SetAdmin {
                 group,
                 target,
@@ -66,7 +78,11 @@ impl WireCommand {
                 target: target.clone(),
                 state: *state,
             },
-            Command::Disconnect { .. } | Command::Reload(_) => return None,
+            // A drill runs on the instance that leads (see `drill`).
+            Command::Disconnect { .. }
+            | Command::Reload(_)
+            | Command::Drill { .. }
+            | Command::EndDrill { .. } => return None,
         })
     }
 
@@ -84,6 +100,8 @@ impl WireCommand {
             WireCommand::Release { group } => Command::Release { group },
             WireCommand::Failback { group } => Command::Failback { group },
             WireCommand::Commit { group } => Command::Commit { group },
+            WireCommand::Uncommit { group } => Command::Uncommit { group },
+            WireCommand::Retry { group } => Command::Retry { group },
             WireCommand::SetAdmin {
                 group,
                 target,
@@ -112,6 +130,8 @@ mod tests {
             WireCommand::Release { group: "g".into() },
             WireCommand::Failback { group: "g".into() },
             WireCommand::Commit { group: "g".into() },
+            WireCommand::Uncommit { group: "g".into() },
+            WireCommand::Retry { group: "g".into() },
             WireCommand::SetAdmin {
                 group: "g".into(),
                 target: "m".into(),

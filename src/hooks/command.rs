@@ -186,5 +186,4 @@ impl Drop for ProcessGroup {
 }
 
 #[cfg(test)]
-#[path = "command_tests.rs"]
 mod tests;

@@ -67,7 +67,11 @@ async fn runner(
                 continue;
             }
         };
-        if !hooks.iter().any(|h| h.on.contains(&trigger)) {
+        let after = crate::config::HookStage::After;
+        if !hooks
+            .iter()
+            .any(|h| h.stage == after && h.on.contains(&trigger))
+        {
             continue;
         }
         if replaced > 0 {

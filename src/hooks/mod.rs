@@ -12,13 +12,14 @@
 
 mod command;
 pub mod dispatch;
+pub mod gates;
 mod webhook;
 
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 pub use crate::config::HookTrigger;
-use crate::config::{HookAction, HookConfig};
+use crate::config::{HookAction, HookConfig, HookStage};
 
 /// What a hook is told. Serialized as the webhook's JSON body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,9 +51,9 @@ pub struct HookResult {
     pub duration_ms: u64,
 }
 
-/// Runs the group's hooks that match the event's trigger, IN ORDER, each under its
-/// timeout; returns one result per hook run (hooks that do not match are skipped and get
-/// no result).
+/// Runs the group's `stage = "after"` hooks that match the event's trigger, IN ORDER, each
+/// under its timeout and with its retries; returns one result per hook (the last try's;
+/// hooks that do not match are skipped and get no result). Gates run in `gates.rs`.
 ///
 /// A failing, hanging or unstartable hook does not stop the runbook: its result says what
 /// happened and the next hook runs. This never panics and never returns an error. It takes
@@ -61,8 +62,18 @@ pub struct HookResult {
 /// future kills a command still running (its whole process group).
 pub async fn run_hooks(hooks: &[HookConfig], event: &HookEvent) -> Vec<HookResult> {
     let mut results = Vec::new();
-    for hook in hooks.iter().filter(|h| h.on.contains(&event.trigger)) {
-        results.push(run_hook(hook, event).await);
+    let after = hooks
+        .iter()
+        .filter(|h| h.stage == HookStage::After && h.on.contains(&event.trigger));
+    for hook in after {
+        let mut r = run_hook(hook, event).await;
+        for _ in 0..hook.retries {
+            if r.ok {
+                break;
+            }
+            r = run_hook(hook, event).await;
+        }
+        results.push(r);
     }
     results
 }
@@ -138,6 +149,8 @@ pub(crate) mod test_support {
             on: on.to_vec(),
             action: HookAction::Command(argv.iter().map(|s| s.to_string()).collect()),
             timeout: Duration::from_millis(ms),
+            stage: crate::config::HookStage::After,
+            retries: 0,
         }
     }
 }

@@ -155,5 +155,4 @@ fn http_error(e: hyper::Error) -> WebhookError {
 }
 
 #[cfg(test)]
-#[path = "webhook_tests.rs"]
 mod tests;

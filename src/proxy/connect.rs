@@ -5,9 +5,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use socket2::{SockRef, Socket, TcpKeepalive};
+use socket2::Socket;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -17,17 +16,17 @@ use crate::config::{AllDown, TargetAddress};
 use crate::group::snapshot::{GroupSnap, Snapshot};
 use crate::group::{AdminState, Health};
 
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-
 /// Targets to try, in order. Empty only when nothing may serve (fail_closed, all down).
+/// In a group with gates, only the active targets: a target the gates have not prepared
+/// (a replica not yet promoted, a stack not yet unfenced) must never take a connection, so
+/// a dead main's clients see failed connects until the gates pass.
 pub fn candidates(g: &GroupSnap, rotate: usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(g.targets.len());
     let active = &g.active;
     for k in 0..active.len() {
         out.push(active[(rotate + k) % active.len()]);
     }
-    if active.is_empty() && g.config.all_down == AllDown::FailClosed {
+    if (active.is_empty() && g.config.all_down == AllDown::FailClosed) || g.config.gated() {
         return out;
     }
     // Fallbacks: up targets before unchecked ones, each by priority; never drained,
@@ -96,26 +95,12 @@ async fn resolve(address: &TargetAddress, port: u16) -> std::io::Result<Vec<Sock
     }
 }
 
-/// The same options on a listening socket: accepted sockets inherit them (Linux), which
-/// saves four setsockopt calls per client connection.
-pub fn tune_listener(listener: &impl std::os::fd::AsFd) {
-    set_options(&SockRef::from(listener));
-}
-
-/// Applied to a target connection before its SYN (see `crate::tcp::connect`).
+/// The options of `crate::sockets::tune` on a target connection, before its SYN (see
+/// `crate::tcp::connect`); listeners get them once (`sockets::tune_listener`), and accepted
+/// sockets inherit them (Linux), which saves four setsockopt calls per client connection.
 fn tune(sock: &Socket) -> io::Result<()> {
-    set_options(sock);
+    crate::sockets::tune(sock);
     Ok(())
-}
-
-/// Low latency for small writes, and keepalive so dead peers do not pin a session forever.
-/// Failing to set either costs latency or detection time, not the connection.
-fn set_options(sock: &Socket) {
-    let _ = sock.set_tcp_nodelay(true);
-    let keepalive = TcpKeepalive::new()
-        .with_time(KEEPALIVE_IDLE)
-        .with_interval(KEEPALIVE_INTERVAL);
-    let _ = sock.set_tcp_keepalive(&keepalive);
 }
 
 #[cfg(test)]
@@ -124,13 +109,20 @@ mod tests {
     use crate::config::Config;
     use crate::group::snapshot::TargetSnap;
     use crate::group::GroupStatus;
+    use crate::sockets::{tune_listener, KEEPALIVE_IDLE};
+    use socket2::SockRef;
 
     fn group(all_down: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
+        group_with(all_down, "", active, health)
+    }
+
+    fn group_with(all_down: &str, hooks: &str, active: Vec<usize>, health: &[Health]) -> GroupSnap {
         let text = format!(
             r#"
             [[group]]
             name = "g"
             all_down = "{all_down}"
+            {hooks}
             [[group.listener]]
             listen = "127.0.0.1:0"
             target_port = 1
@@ -172,6 +164,7 @@ mod tests {
             pin: None,
             failback_at: None,
             disconnect_gen: 0,
+            held: None,
             changed: tokio::sync::watch::channel(0).1,
         }
     }
@@ -208,6 +201,15 @@ mod tests {
         let g = group("fail_static", vec![0, 1], &[Up, Up, Unknown, Up]);
         assert_eq!(candidates(&g, 0), vec![0, 1, 3, 2]);
         assert_eq!(candidates(&g, 1), vec![1, 0, 3, 2]);
+    }
+
+    #[test]
+    fn a_gated_group_never_falls_back_past_its_active_targets() {
+        use Health::*;
+        let gate =
+            "[[group.hook]]\n            stage = \"before\"\n            command = [\"/bin/true\"]";
+        let g = group_with("fail_static", gate, vec![0, 1], &[Down, Up, Up, Up]);
+        assert_eq!(candidates(&g, 0), vec![0, 1]);
     }
 
     #[test]

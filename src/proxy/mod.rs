@@ -8,5 +8,4 @@ mod session;
 #[cfg(target_os = "linux")]
 mod splice;
 
-pub use connect::tune_listener;
 pub use listener::{serve, ListenerCtx};

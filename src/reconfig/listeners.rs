@@ -31,6 +31,8 @@ pub struct ProxyRuntime {
 struct Slot {
     ctx: Arc<ArcSwap<ListenerCtx>>,
     stop: CancellationToken,
+    /// Where it listens, as bound.
+    addr: Option<SocketAddr>,
 }
 
 pub struct Listeners {
@@ -60,7 +62,7 @@ impl Listeners {
             for (li, l) in g.listeners.iter().enumerate() {
                 let key = slot_key(&g.name, li, l.listen);
                 if !self.slots.contains_key(&key) {
-                    let sock = crate::server::listen_proxy(l.listen).map_err(|e| {
+                    let sock = crate::sockets::listen_proxy(l.listen).map_err(|e| {
                         format!("group {:?}: cannot listen on {}: {e}", g.name, l.listen)
                     })?;
                     fresh.insert(key, sock);
@@ -84,6 +86,7 @@ impl Listeners {
     pub fn apply(&mut self, config: &Config, fresh: Fresh, log_new: bool) {
         let mut fresh = fresh.0;
         let mut slots = HashMap::new();
+        let mut bound: HashMap<String, Vec<SocketAddr>> = HashMap::new();
         for (gi, g) in config.groups.iter().enumerate() {
             for (li, l) in g.listeners.iter().enumerate() {
                 let key = slot_key(&g.name, li, l.listen);
@@ -100,15 +103,19 @@ impl Listeners {
                 if let Some(slot) = self.slots.remove(&key) {
                     let ctx = make(Some(&slot.ctx.load()));
                     slot.ctx.store(Arc::new(ctx));
-                    slots.insert(key, slot);
+                    slots.insert(key.clone(), slot);
                 } else if let Some(sock) = fresh.remove(&key) {
                     if let (true, Ok(addr)) = (log_new, sock.local_addr()) {
                         info!(kind = "proxy", group = %g.name, %addr, target_port = l.target_port, "listening");
                     }
-                    slots.insert(key, self.spawn(sock, make(None)));
+                    slots.insert(key.clone(), self.spawn(sock, make(None)));
+                }
+                if let Some(addr) = slots.get(&key).and_then(|s: &Slot| s.addr) {
+                    bound.entry(g.name.clone()).or_default().push(addr);
                 }
             }
         }
+        crate::bound_addrs::set_proxies(bound);
         for (key, slot) in self.slots.drain() {
             info!(listener = %key, "listener removed by reload; its open connections finish");
             slot.stop.cancel();
@@ -127,6 +134,7 @@ impl Listeners {
     /// SO_REUSEPORT sockets 0.95x, shared copies 1.00x, with 10% less CPU per connection
     /// than the multi-threaded runtime.
     fn spawn(&self, sock: std::net::TcpListener, ctx: ListenerCtx) -> Slot {
+        let addr = sock.local_addr().ok();
         let ctx = Arc::new(ArcSwap::from_pointee(ctx));
         let stop = self.rt.stop_accepting.child_token();
         let workers = &self.rt.workers;
@@ -154,7 +162,7 @@ impl Listeners {
             };
             self.rt.background.spawn_on(accept, worker);
         }
-        Slot { ctx, stop }
+        Slot { ctx, stop, addr }
     }
 }
 

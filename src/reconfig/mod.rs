@@ -150,8 +150,7 @@ impl Reconfig {
             .clone()
             .ok_or("this process was not started from a config file")?;
         let new = Config::load(&path).map_err(|e| format!("invalid config: {e}"))?;
-        crate::server::preflight(&new)
-            .map_err(|e| format!("invalid config: {}: {e:#}", path.display()))?;
+        preflight(&new).map_err(|e| format!("invalid config: {}: {e:#}", path.display()))?;
         immutable(&self.config, &new)?;
         // Everything that can fail, before anything changes.
         let plan = self
@@ -249,5 +248,17 @@ fn immutable(current: &Config, new: &Config) -> Result<(), String> {
                 .into(),
         );
     }
+    Ok(())
+}
+
+/// Checks what the config parser cannot: that every group's probe can be built (CA files
+/// parse) and its DNS answers too. `failoverd check`, the start and every reload run it.
+pub fn preflight(config: &Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    for g in &config.groups {
+        crate::health::probe::Prober::new(&g.health)
+            .with_context(|| format!("group {:?}: health", g.name))?;
+    }
+    crate::dns::AnswerBuilder::new(config)?;
     Ok(())
 }

@@ -1,16 +1,14 @@
 //! Binding every socket the config names (admin, proxy listeners, DNS), before anything
 //! runs; each bound address is logged (`listening kind=... addr=...`).
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use tokio::net::TcpListener;
+
+use crate::sockets::{listen_proxy, listen_tcp};
 use tracing::info;
 
 use crate::config::Config;
 use crate::dns;
-
-const BACKLOG: i32 = 1024;
 
 /// Every socket of a config, bound before anything runs.
 pub struct Bound {
@@ -43,36 +41,10 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
         info!(kind = "dns-tcp", addr = %l.addr, "listening");
         dns_sockets.push(l);
     }
+    crate::bound_addrs::set_dns(dns_sockets.iter().map(|l| l.addr).collect());
     Ok(Bound {
         admin,
         proxies,
         dns: dns_sockets,
     })
-}
-
-/// A proxy listener: TCP_NODELAY and keepalive set once here, inherited by every client.
-/// Not yet registered with any runtime: every proxy worker registers a copy of its own.
-pub fn listen_proxy(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let listener = listen_std(addr)?;
-    crate::proxy::tune_listener(&listener);
-    Ok(listener)
-}
-
-/// A TCP listening socket with SO_REUSEADDR (restarts do not wait out TIME_WAIT).
-pub fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::from_std(listen_std(addr)?)
-}
-
-/// The same, non-blocking, before any runtime knows of it.
-fn listen_std(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    sock.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(BACKLOG)?;
-    Ok(sock.into())
 }

@@ -15,26 +15,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use bind::{bind, listen_proxy, listen_tcp, Bound};
+pub use crate::sockets::{listen_proxy, listen_tcp};
+pub use bind::{bind, Bound};
 use start::{open_store, spawn_admin, start_core, start_reconfig, Scope, Threads};
 
 use crate::admin::AdminCtx;
 use crate::config::Config;
 use crate::critical::Subsystems;
-use crate::dns;
-use crate::health::probe::Prober;
 use crate::reconfig::ProxyRuntime;
 use crate::store::events::EventLog;
 
-/// Checks what the config parser cannot: that every group's probe can be built (CA files
-/// parse). `failoverd check` runs this too.
-pub fn preflight(config: &Config) -> anyhow::Result<()> {
-    for g in &config.groups {
-        Prober::new(&g.health).with_context(|| format!("group {:?}: health", g.name))?;
-    }
-    dns::AnswerBuilder::new(config)?;
-    Ok(())
-}
+pub use crate::reconfig::preflight;
 
 /// Checks that the state file can be written where the config puts it: `check` and `run`
 /// (not reload: `state.path` cannot change on reload).
@@ -134,6 +125,7 @@ pub async fn run(
         tokens,
         subsystems: subsystems.clone(),
         cluster,
+        drills: Default::default(),
     };
     spawn_admin(bound.admin, &config, admin_ctx, &run);
     // Everything is bound and running: what is open now stays outside the budget.

@@ -64,11 +64,13 @@ pub(super) fn start_core(
     cluster: Option<crate::group::cluster_link::ClusterLink>,
 ) -> anyhow::Result<Core> {
     let notices = Arc::new(NoticeQueue::new());
+    let (gate_runs, gates) = tokio::sync::mpsc::unbounded_channel();
     let services = Services {
         cluster,
         store: Some(store),
         events: events.clone(),
         notices: Some(notices.clone()),
+        gates: Some(gate_runs),
     };
     let mut checkers = Checkers::new(stop_accepting.child_token(), run.subsystems.clone());
     let plan = checkers.plan(config)?;
@@ -89,6 +91,15 @@ pub(super) fn start_core(
         run.root.child_token(),
     );
     run.spawn("hooks", hooks, &main_rt);
+    let gates = hooks::gates::run(
+        gates,
+        snapshot.clone(),
+        handle.clone(),
+        events.clone(),
+        run.background.clone(),
+        run.root.child_token(),
+    );
+    run.spawn("gates", gates, &main_rt);
     if let (false, Some(dns)) = (dns_sockets.is_empty(), &config.dns) {
         let (reader, limits) = (snapshot.clone(), dns.tcp);
         let dns = dns::serve(dns_sockets, reader, limits, run.root.child_token());

@@ -237,5 +237,4 @@ impl Drop for EventLog {
 }
 
 #[cfg(test)]
-#[path = "events_tests.rs"]
 mod tests;

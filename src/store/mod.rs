@@ -49,6 +49,20 @@ pub struct SavedGroup {
     pub active: Vec<String>,
     pub pin: Option<String>,
     pub targets: BTreeMap<String, SavedTarget>,
+    /// A switch held for its gates: they run again after a restart (or it stays failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<SavedHeld>,
+}
+
+/// A held switch by target name (see `group::machine::Gate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedHeld {
+    pub to: Vec<String>,
+    pub cause: crate::group::Cause,
+    /// Why its gates failed; absent while they run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +243,11 @@ mod tests {
                 active: vec!["backup".into()],
                 pin: Some("backup".into()),
                 targets,
+                held: Some(SavedHeld {
+                    to: vec!["main".into()],
+                    cause: crate::group::Cause::Failback,
+                    failed: Some("gate fence failed".into()),
+                }),
             },
         );
         State {

@@ -28,7 +28,16 @@ pub fn query(name: &str, qtype: RecordType, edns: Option<(u16, u8, bool)>) -> Ve
 
 /// Sends one datagram; the reply, or None when nothing came back in `wait`.
 pub async fn udp_raw(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Any local address of the server's family: a server may be off loopback (inside a
+    // test's network namespace).
+    let any: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
+    let sock = UdpSocket::bind(any).await.unwrap();
     sock.send_to(packet, server).await.unwrap();
     let mut buf = vec![0u8; 65_535];
     match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {

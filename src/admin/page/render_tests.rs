@@ -44,6 +44,7 @@ fn view<'a>(name: &'a str, targets: Vec<TargetView<'a>>) -> GroupView<'a> {
         last_change: None,
         failback_at: Some(100.0),
         failback_in: Some(12.2),
+        switch: None,
         targets,
     }
 }

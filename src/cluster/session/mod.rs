@@ -35,6 +35,59 @@ fn e(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
     move |err| format!("etcd: {what}: {err}")
 }
 
+/// A lease held: its keep-alive stream, the send times of renewals not yet acknowledged,
+/// and until when it surely lives.
+struct Held {
+    lease: i64,
+    keeper: LeaseKeeper,
+    acks: LeaseKeepAliveStream,
+    sent: VecDeque<Instant>,
+    valid_until: Instant,
+}
+
+/// `previous` (the last session's lease) when etcd acknowledges a renewal of it, else a
+/// new lease. Keeping it, a session lost with its etcd member keeps this instance's keys,
+/// the leader key too: no election, no pause in deciding.
+async fn take_lease(
+    client: &mut Client,
+    ttl: Duration,
+    previous: Option<i64>,
+) -> Result<Held, String> {
+    // `lease_keep_alive` sends a renewal and waits for etcd's answer to it: Ok is a renewal
+    // acknowledged, and a lease etcd no longer holds is its LeaseKeepAliveError.
+    if let Some(lease) = previous {
+        let sent = Instant::now();
+        match client.lease_keep_alive(lease).await {
+            Ok((keeper, acks)) => {
+                return Ok(Held {
+                    lease,
+                    keeper,
+                    acks,
+                    sent: VecDeque::new(),
+                    valid_until: sent + margin_of(ttl),
+                })
+            }
+            Err(etcd_client::Error::LeaseKeepAliveError(_)) => {}
+            Err(err) => return Err(e("lease")(err)),
+        }
+    }
+    let granted = Instant::now();
+    let secs = ttl.as_secs().max(1) as i64;
+    let lease = client
+        .lease_grant(secs, None)
+        .await
+        .map_err(e("lease"))?
+        .id();
+    let (keeper, acks) = client.lease_keep_alive(lease).await.map_err(e("lease"))?;
+    Ok(Held {
+        lease,
+        keeper,
+        acks,
+        sent: VecDeque::new(),
+        valid_until: granted + margin_of(ttl),
+    })
+}
+
 pub(super) struct Session<'a> {
     client: Client,
     cfg: &'a ClusterConfig,
@@ -57,23 +110,20 @@ pub(super) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Takes a lease, writes this instance's member key, reads the members and the leader,
-    /// watches both from there, and runs for leader if nobody leads.
+    /// Takes a lease (`previous`, the last session's, while etcd still holds it: a session
+    /// lost with its etcd member then keeps this instance's keys, the leader key too),
+    /// writes this instance's member key, reads the members and the leader, watches both
+    /// from there, and runs for leader if nobody leads.
     pub async fn open(
         mut client: Client,
         cfg: &'a ClusterConfig,
         keys: &'a Keys,
         status: &'a StatusWriter,
         sync: &mut Sync,
+        previous: Option<i64>,
     ) -> Result<Session<'a>, String> {
-        let ttl = cfg.lease_ttl.as_secs().max(1) as i64;
-        let granted = Instant::now();
-        let lease = client
-            .lease_grant(ttl, None)
-            .await
-            .map_err(e("lease"))?
-            .id();
-        let (keeper, acks) = client.lease_keep_alive(lease).await.map_err(e("lease"))?;
+        let held = take_lease(&mut client, cfg.lease_ttl, previous).await?;
+        let lease = held.lease;
         let member = json!({ "instance": cfg.instance, "pid": std::process::id() }).to_string();
         let put = PutOptions::new().with_lease(lease);
         client
@@ -127,11 +177,10 @@ impl<'a> Session<'a> {
             keys,
             status,
             lease,
-            keeper,
-            acks,
-            // `lease_keep_alive` sent the first renewal itself.
-            sent: VecDeque::from([granted]),
-            valid_until: granted + margin_of(cfg.lease_ttl),
+            keeper: held.keeper,
+            acks: held.acks,
+            sent: held.sent,
+            valid_until: held.valid_until,
             watch,
             members: BTreeSet::new(),
             leader: None,
@@ -149,6 +198,11 @@ impl<'a> Session<'a> {
         s.campaign().await?;
         s.publish(sync).await;
         Ok(s)
+    }
+
+    /// The lease this session holds.
+    pub fn lease(&self) -> i64 {
+        self.lease
     }
 
     /// Runs until `stop` (then resigns: Ok) or until something ends the session (Err).

@@ -6,6 +6,7 @@ use std::time::Duration;
 use hickory_proto::rr::RecordType;
 use tokio::time::Instant;
 
+use super::sampler::Sampler;
 use super::*;
 use crate::dns_client::*;
 use crate::harness::*;
@@ -158,12 +159,16 @@ async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
         (serials.windows(2).all(|w| w[0] == w[1]) && serials[0] > Some(0)).then(|| serials[0])
     })
     .await;
+    let mut sampler = Sampler::start(dns_of(&fs));
     for i in 0..3 {
         etcd.kill(i);
     }
     // Restarted while etcd is down, an instance serves its last decision and serial.
     let f0 = fs.remove(0);
     fs.insert(0, f0.restart(StartOptions::default()).await);
+    // Sampled from here on at its new DNS address.
+    sampler.check(&[MAIN], Duration::ZERO).await;
+    sampler = Sampler::start(dns_of(&fs));
     assert_eq!(served(&fs[0]).await.2, serial, "the serial never goes back");
     for f in &fs {
         eventually(Duration::from_secs(8), "disconnected", || async {
@@ -209,6 +214,8 @@ async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
         if seen.windows(2).all(|w| w[0] == w[1]) && seen[0].3 == [BACKUP] {
             break;
         }
+        // Until then: every answer sampled is the main, then the backup, and the
+        // instances disagree for at most a second.
         if t0.elapsed() > Duration::from_secs(20) {
             for f in &fs {
                 eprintln!("{}\n{}", cluster_view(f).await, f.group("app").await);
@@ -217,4 +224,6 @@ async fn cluster_without_etcd_answers_stay_and_converge_once_it_is_back() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let rounds = sampler.check(&[MAIN, BACKUP], Duration::from_secs(1)).await;
+    eprintln!("{rounds} rounds sampled from 3 instances");
 }

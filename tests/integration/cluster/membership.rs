@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::sampler::Sampler;
 use super::*;
 use crate::harness::*;
 
@@ -57,7 +58,11 @@ async fn cluster_three_instances_elect_one_leader_and_another_when_it_is_killed(
     assert_eq!(metric(&scrape, "failoverd_cluster_members"), Some(3.0));
 
     // The leader dies without a word (no resign): the others wait out its lease (2 s),
-    // then one of them leads.
+    // then one of them leads. No answer changes meanwhile.
+    for f in &fs {
+        f.wait_both_up("app", Duration::from_secs(10)).await;
+    }
+    let sampler = Sampler::start(dns_of(&fs));
     let at = all.iter().position(|n| *n == leader).unwrap();
     let killed_at = Instant::now();
     let dead = fs.remove(at);
@@ -82,6 +87,8 @@ async fn cluster_three_instances_elect_one_leader_and_another_when_it_is_killed(
     let refs: Vec<&Failoverd> = fs.iter().collect();
     let again = agreed_leader(&refs, &all, Duration::from_secs(10)).await;
     assert_eq!(again, next, "a rejoining instance does not take the lead");
+    let rounds = sampler.check(&[MAIN], Duration::ZERO).await;
+    eprintln!("{rounds} rounds: every answer the main");
 }
 
 /// `[cluster]` with etcd gone: the instance says it is disconnected, and says so again

@@ -1,7 +1,10 @@
 //! Several instances on a real three-member etcd cluster.
 
 mod decisions;
+mod failures;
+mod figures;
 mod membership;
+mod sampler;
 
 use std::time::Duration;
 
@@ -22,13 +25,22 @@ nameservers = [{ name = "ns1.fo.test.", addresses = ["127.0.0.1"] }]
 /// The config of instance `name` on `etcd`: one main/backup group `app` (DNS name
 /// `app.fo.test.`) behind a proxy listener.
 pub(crate) fn instance_config(etcd: &EtcdCluster, name: &str, port: u16, prefix: &str) -> String {
+    let group = pair_group("app", port, "", CHECK);
+    cluster_config(&etcd.endpoints_toml(), name, prefix, &group)
+}
+
+/// The config of instance `name` on etcd's `endpoints` (TOML list), with `group`.
+pub(crate) fn cluster_config(endpoints: &str, name: &str, prefix: &str, group: &str) -> String {
     format!(
-        "{}{DNS}\n[cluster]\nbackend = \"etcd\"\nendpoints = {}\nprefix = \"{prefix}\"\n\
-         instance = \"{name}\"\nlease_ttl = \"2s\"\n{}",
-        header(""),
-        etcd.endpoints_toml(),
-        pair_group("app", port, "", CHECK)
+        "{}{DNS}\n[cluster]\nbackend = \"etcd\"\nendpoints = {endpoints}\nprefix = \"{prefix}\"\n\
+         instance = \"{name}\"\nlease_ttl = \"2s\"\n{group}",
+        header("")
     )
+}
+
+/// Every instance's DNS address, for a `sampler::Sampler`.
+pub(crate) fn dns_of(fs: &[Failoverd]) -> Vec<std::net::SocketAddr> {
+    fs.iter().map(|f| f.dns[0]).collect()
 }
 
 pub(crate) async fn cluster_view(f: &Failoverd) -> Value {

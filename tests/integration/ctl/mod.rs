@@ -27,7 +27,7 @@ fall = 1"#;
 pub(crate) struct Out {
     pub(crate) code: Option<i32>,
     pub(crate) stdout: String,
-    stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl Out {

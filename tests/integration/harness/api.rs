@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::http::{http_get, http_post};
+use super::http::{http_post, http_request};
 use super::poll::eventually;
 use super::process::Failoverd;
 
 impl Failoverd {
     pub async fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.admin, path).await.expect("admin request")
+        let r = http_request(self.admin, "GET", path, None, self.token.as_deref()).await;
+        let r = r.expect("admin request");
+        (r.status, r.body)
     }
 
     /// `POST path` with a JSON body (and a bearer token): (status, body).

@@ -21,12 +21,20 @@ pub struct EtcdCluster {
     pub members: Vec<Member>,
     dir: tempfile::TempDir,
     token: String,
+    /// Another address each member also serves clients on (port 23791-23793), e.g. the
+    /// host's end of a namespace's veth pair, for an instance inside that namespace.
+    also_on: Option<String>,
 }
 
 impl EtcdCluster {
     /// Three members on 127.77.`net`.1-3; `None` (after saying why, or failing under
     /// `CI=true`) where etcd is not installed. `net` must be unique per test.
     pub async fn start(net: u8) -> Option<EtcdCluster> {
+        EtcdCluster::start_also_on(net, None).await
+    }
+
+    /// Like `start`; with `also_on`, each member also serves clients on that address.
+    pub async fn start_also_on(net: u8, also_on: Option<String>) -> Option<EtcdCluster> {
         if !require("etcd (Debian etcd-server)", has_command("etcd")) {
             return None;
         }
@@ -41,6 +49,7 @@ impl EtcdCluster {
             members,
             dir: tempfile::tempdir().expect("tempdir"),
             token: format!("failoverd-test-{net}-{}", std::process::id()),
+            also_on,
         };
         for i in 0..3 {
             c.spawn(i, "new");
@@ -59,6 +68,15 @@ impl EtcdCluster {
         format!("[{}]", list.join(", "))
     }
 
+    /// `endpoints = [...]` on the `also_on` address given at start.
+    pub fn endpoints_also_on_toml(&self) -> String {
+        let ip = self.also_on.as_deref().expect("started with also_on");
+        let list: Vec<String> = (1..=self.members.len())
+            .map(|i| format!("\"http://{ip}:2379{i}\""))
+            .collect();
+        format!("[{}]", list.join(", "))
+    }
+
     fn spawn(&mut self, i: usize, state: &str) {
         let initial: Vec<String> = self
             .members
@@ -67,7 +85,11 @@ impl EtcdCluster {
             .collect();
         let m = &self.members[i];
         let data = self.dir.path().join(&m.name);
-        let client = format!("http://{}:2379", m.ip);
+        let advertised = format!("http://{}:2379", m.ip);
+        let client = match &self.also_on {
+            Some(ip) => format!("{advertised},http://{ip}:2379{}", i + 1),
+            None => advertised.clone(),
+        };
         let peer = format!("http://{}:2380", m.ip);
         let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name)))
             .expect("etcd log");
@@ -80,7 +102,7 @@ impl EtcdCluster {
                 "--listen-client-urls",
                 &client,
                 "--advertise-client-urls",
-                &client,
+                &advertised,
             ])
             .args([
                 "--listen-peer-urls",

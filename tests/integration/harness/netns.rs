@@ -66,6 +66,35 @@ impl Netns {
             .args(args));
     }
 
+    /// Adds another address to the host's end of the pair (k = 1, 2, ...: 10.(231-k).x.y
+    /// for the pair's 10.231.x.y, so unique like it) and returns it. Reachable from the
+    /// host as its own, and from inside once `route_all_via_host` ran.
+    pub fn add_host_address(&self, k: u8) -> Ipv4Addr {
+        let [a, b, c, d] = self.host_ip.octets();
+        let ip = Ipv4Addr::new(a, b - k, c, d);
+        run(Command::new("ip").args(["addr", "add", &format!("{ip}/32"), "dev", &self.host_if]));
+        ip
+    }
+
+    /// Inside, a default route through the host's end, so every host address is reachable.
+    pub fn route_all_via_host(&self) {
+        self.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.host_ip.to_string(),
+        ]);
+    }
+
+    /// Inside only: `ip` cannot be reached (`unreachable` route: connects fail at once with
+    /// EHOSTUNREACH), or can again with `cut = false`.
+    pub fn cut_off(&self, ip: Ipv4Addr, cut: bool) {
+        let verb = if cut { "add" } else { "del" };
+        self.exec(&["ip", "route", verb, "unreachable", &format!("{ip}/32")]);
+    }
+
     /// Drops every new TCP connection (SYN) to `port` of `inside_ip`, inside the namespace
     /// only: the host's rules are never touched. No RST, no answer: connects and checks
     /// time out. Connections already open go on, so a request that was in flight at the

@@ -34,6 +34,8 @@ pub struct Failoverd {
     pub proxies: HashMap<String, Vec<SocketAddr>>,
     /// Bound DNS addresses (UDP and TCP share each), in `[dns] listen` order.
     pub dns: Vec<SocketAddr>,
+    /// The bearer token `get` sends, if any.
+    pub token: Option<String>,
     logs: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -49,6 +51,11 @@ pub struct StartOptions {
     pub env: Vec<(String, String)>,
     /// The child's open-file limit (soft, hard), as a service manager would set it.
     pub nofile: Option<(u64, u64)>,
+    /// Run inside this network namespace (`ip netns exec`, which execs: the PID is
+    /// failoverd's).
+    pub netns: Option<String>,
+    /// The bearer token `get` sends (where the admin API is not on loopback).
+    pub token: Option<String>,
 }
 
 impl Failoverd {
@@ -72,7 +79,14 @@ impl Failoverd {
             .ok()
             .and_then(|c| c.dns)
             .map_or(0, |d| d.listen.len());
-        let mut command = Command::new(BIN);
+        let mut command = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
         if let Some((soft, hard)) = opts.nofile {
             use std::os::unix::process::CommandExt;
             let limit = libc::rlimit {
@@ -123,6 +137,7 @@ impl Failoverd {
             admin: "0.0.0.0:0".parse().unwrap(),
             proxies: HashMap::new(),
             dns: Vec::new(),
+            token: opts.token.clone(),
             logs,
         };
         let bound = eventually(
@@ -175,6 +190,7 @@ impl Failoverd {
         let dir = std::mem::replace(&mut self.dir, spare);
         let opts = StartOptions {
             dir: Some(dir),
+            token: opts.token.or(self.token.take()),
             ..opts
         };
         Failoverd::start_with(&text, opts).await

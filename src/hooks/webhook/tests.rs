@@ -109,6 +109,8 @@ fn webhook(name: &str, url: WebhookUrl, ms: u64) -> HookConfig {
         on: vec![HookTrigger::Failover],
         action: HookAction::Webhook(url),
         timeout: Duration::from_millis(ms),
+        stage: crate::config::HookStage::After,
+        retries: 0,
     }
 }
 
