@@ -46,6 +46,35 @@ pub fn explain(e: &Event) -> String {
             }
             out
         }
+        "switching" => format!(
+            "switch to {} held for its gates ({}, attempt {})",
+            names(&d["to"]),
+            cause(d),
+            d["attempt"]
+        ),
+        "switch_failed" => format!(
+            "switch to {} FAILED, traffic stayed: {}",
+            names(&d["to"]),
+            s("reason")
+        ),
+        "gate" => {
+            let result = if d["ok"] == true { "passed" } else { "FAILED" };
+            let mut out = format!("gate {} {result} (try {})", s("hook"), d["try"]);
+            if let Some(detail) = d["detail"].as_str().filter(|t| !t.is_empty()) {
+                out.push_str(&format!(": {detail}"));
+            }
+            out
+        }
+        "drill" => {
+            let mut out = format!("drill to {}: {}", s("to"), s("state"));
+            if let Some(reason) = d["reason"].as_str() {
+                out.push_str(&format!(": {reason}"));
+            }
+            if let Some(n) = d["failed_connections"].as_u64() {
+                out.push_str(&format!(" ({n} failed client connections)"));
+            }
+            out
+        }
         "reload" => "config reloaded".into(),
         "start" => "failoverd started".into(),
         "stop" => "failoverd stopped".into(),
@@ -144,6 +173,20 @@ mod tests {
                 event("recovered", json!({"to": ["main"]})),
                 "recovered from all down; serving main",
             ),
+            (
+                event(
+                    "switch_failed",
+                    json!({"to": ["backup"], "cause": "health", "reason": "gate promote failed"}),
+                ),
+                "switch to backup FAILED, traffic stayed: gate promote failed",
+            ),
+            (
+                event(
+                    "drill",
+                    json!({"to": "backup", "state": "ok", "reason": null, "failed_connections": 0}),
+                ),
+                "drill to backup: ok (0 failed client connections)",
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(explain(&e), want);
@@ -152,7 +195,18 @@ mod tests {
 
     #[test]
     fn missing_fields_never_panic() {
-        for kind in ["transition", "health", "admin", "hook", "all_down", "other"] {
+        for kind in [
+            "transition",
+            "health",
+            "admin",
+            "hook",
+            "all_down",
+            "switching",
+            "switch_failed",
+            "gate",
+            "drill",
+            "other",
+        ] {
             assert!(!explain(&event(kind, json!(null))).is_empty(), "{kind}");
         }
     }

@@ -222,6 +222,15 @@ function describe(action, group, target) {
     case 'commit': return { method: 'POST', path: path + '/commit', label: 'Commit ' + group,
       text: 'Make the targets that serve ' + group + ' now its new main: priorities are swapped and kept ' +
         'across restarts, until an uncommit.' };
+    case 'uncommit': return { method: 'POST', path: path + '/uncommit', label: 'Uncommit ' + group,
+      text: 'Give every target of ' + group + ' its priority from the config back; traffic stays where ' +
+        'it is until the failback rules move it.' };
+    case 'retry': return { method: 'POST', path: path + '/retry', label: 'Retry the gates of ' + group,
+      text: 'Run the gates of the failed switch of ' + group + ' again; traffic moves once they pass.' };
+    case 'drill': return { method: 'POST', path: path + '/drill', label: 'Drill ' + group,
+      text: 'Rehearse a failover of ' + group + ' for real: its gates run, traffic moves to the backup ' +
+        'for 30 s while failoverd checks it through its own DNS and proxy, then moves back. The ' +
+        'report goes to the event history.' };
     case 'disconnect': return { method: 'POST', path: path + '/disconnect', label: 'Disconnect ' + group,
       text: 'Close every proxied session of ' + group + ' now; clients reconnect to the active targets.' };
     case 'drain': return Object.assign(state('drain'), { label: 'Drain ' + target,
@@ -265,7 +274,11 @@ async function onConfirm() {
     r = { status: 0, ok: false, data: { error: e.message } };
   }
   answer.dataset.status = String(r.status);
-  if (r.ok) {
+  if (r.ok && r.status === 202) {
+    // A drill: started, its report follows in the history.
+    answer.textContent = what.label + ': started, to ' + r.data.to + ' for ' +
+      Math.round(r.data.hold_ms / 1000) + ' s; the report follows in the event history.';
+  } else if (r.ok) {
     let text = what.label + ': done. Active: ' + (r.data.active || []).join(', ') + ', epoch ' + r.data.epoch;
     if (r.data.sessions_closed !== undefined) text += ', ' + r.data.sessions_closed + ' sessions closed';
     answer.textContent = text + '.';

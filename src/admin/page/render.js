@@ -30,6 +30,9 @@ const GROUP_ACTIONS = [
   ['release', 'Release pin'],
   ['failback', 'Fail back'],
   ['commit', 'Commit'],
+  ['uncommit', 'Uncommit'],
+  ['retry', 'Retry gates'],
+  ['drill', 'Drill'],
   ['disconnect', 'Disconnect sessions'],
 ];
 const TARGET_ACTIONS = [
@@ -73,6 +76,17 @@ export function tickCountdowns() {
   }
 }
 
+// A switch held for its gates: which gate runs, or why it failed.
+function switchText(s) {
+  const to = 'to ' + s.to.join(', ');
+  if (s.reason) return to + ' FAILED: ' + s.reason;
+  if (s.step) {
+    return to + ': gate ' + s.step.hook + ' running (' + s.step.number + ' of ' + s.step.of +
+      ', try ' + s.step.try + ')';
+  }
+  return to + ': gates starting';
+}
+
 function buildGroup(g, canOperate) {
   const [kind, text] = chip(g);
   const change = g.last_change ? g.last_change.cause + ' at ' + time(g.last_change.at) : 'none';
@@ -82,7 +96,8 @@ function buildGroup(g, canOperate) {
     fact('Active', g.active.length ? g.active.join(', ') : 'none'),
     fact('Pinned to', g.pinned || 'none'),
     failbackFact(g),
-    fact('Last change', change));
+    fact('Last change', change),
+    ...(g.switch ? [fact('Switch', switchText(g.switch))] : []));
   const actions = el('div', { class: 'actions' },
     ...GROUP_ACTIONS.map(([a, l]) => button(a, l, g.name, canOperate)));
   const head = el('tr', {}, ...COLUMNS.map((c) => el('th', { scope: 'col' }, c)));

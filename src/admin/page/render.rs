@@ -8,7 +8,7 @@
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::admin::views::{self, GroupView, TargetView};
+use crate::admin::views::{self, GroupView, SwitchView, TargetView};
 use crate::group::snapshot::Snapshot;
 use crate::store::events::Event;
 
@@ -154,6 +154,9 @@ pub(super) fn group(out: &mut String, g: &GroupView) {
         format!("{} at {}", c.cause.as_str(), time(c.at))
     });
     fact(out, "Last change", &change);
+    if let Some(held) = &g.switch {
+        fact(out, "Switch", &switch_text(held));
+    }
     out.push_str("</dl>\n<div class=\"actions\">");
     for (action, label) in GROUP_ACTIONS {
         let _ = write!(
@@ -176,10 +179,13 @@ pub(super) fn group(out: &mut String, g: &GroupView) {
 }
 
 /// The group's verbs, as buttons (each asks for a confirmation first).
-pub const GROUP_ACTIONS: [(&str, &str); 4] = [
+pub const GROUP_ACTIONS: [(&str, &str); 7] = [
     ("release", "Release pin"),
     ("failback", "Fail back"),
     ("commit", "Commit"),
+    ("uncommit", "Uncommit"),
+    ("retry", "Retry gates"),
+    ("drill", "Drill"),
     ("disconnect", "Disconnect sessions"),
 ];
 
@@ -228,6 +234,21 @@ fn target(out: &mut String, t: &TargetView) {
         );
     }
     out.push_str("</td></tr>");
+}
+
+/// A switch held for its gates: which gate runs, or why it failed.
+pub fn switch_text(s: &SwitchView) -> String {
+    let to = s.to.join(", ");
+    if let Some(reason) = s.reason {
+        return format!("to {to} FAILED: {reason}");
+    }
+    match &s.step {
+        Some(step) => format!(
+            "to {to}: gate {} running ({} of {}, try {})",
+            step.hook, step.number, step.of, step.try_no
+        ),
+        None => format!("to {to}: gates starting"),
+    }
 }
 
 fn fact(out: &mut String, term: &str, value: &str) {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::render::{esc, group, history, page, Auth, Chip};
-use crate::admin::views::{ErrorView, GroupView, TargetView};
+use crate::admin::views::{ErrorView, GroupView, StepView, SwitchView, TargetView};
 use crate::group::{AdminState, GroupStatus, Health};
 use crate::store::events::Event;
 
@@ -102,6 +102,9 @@ fn hooks_and_facts_follow_the_design() {
         "data-action=\"maintenance\"",
         "data-action=\"enable\"",
         "data-action=\"disconnect\"",
+        "data-action=\"uncommit\"",
+        "data-action=\"retry\"",
+        "data-action=\"drill\"",
         "Backup is active",
         "auto in 13 s",
         "Pinned to</dt><dd>app",
@@ -172,4 +175,42 @@ fn a_page_behind_tokens_carries_the_token_field_and_no_state() {
     let open = page(Auth::Open, None);
     assert!(open.contains("data-auth=\"open\""));
     assert!(open.contains("<form id=\"login\" class=\"login\" hidden>"));
+}
+
+#[test]
+fn a_held_switch_says_which_gate_runs_or_why_it_failed() {
+    let mut g = view(
+        "app",
+        vec![target("main", 1, true), target("backup", 2, false)],
+    );
+    g.switch = Some(SwitchView {
+        gates: "running",
+        to: vec!["backup"],
+        cause: crate::group::Cause::Health,
+        attempt: 1,
+        since: Some(1.0),
+        step: Some(StepView {
+            hook: "promote<1>",
+            number: 1,
+            of: 2,
+            try_no: 1,
+            since: 1.0,
+        }),
+        reason: None,
+    });
+    let mut out = String::new();
+    group(&mut out, &g);
+    assert!(
+        out.contains("to backup: gate promote&lt;1&gt; running (1 of 2, try 1)"),
+        "{out}"
+    );
+    if let Some(s) = g.switch.as_mut() {
+        s.reason = Some("gate promote<1> failed: exit 1");
+    }
+    let mut out = String::new();
+    group(&mut out, &g);
+    assert!(
+        out.contains("to backup FAILED: gate promote&lt;1&gt; failed: exit 1"),
+        "{out}"
+    );
 }

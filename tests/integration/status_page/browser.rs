@@ -121,6 +121,7 @@ async fn status_page_operates_and_follows_a_failover_in_a_real_browser() {
     .await;
 
     operate_switch(&b, &f).await;
+    refused_shown(&b).await;
     follow_release(&b, &f).await;
     follow_failover(&b, &f, &main).await;
     follow_failback(&b, &mut main).await;
@@ -146,6 +147,21 @@ async fn operate_switch(b: &Client, f: &Failoverd) {
         "status page: switch confirmed -> page shows \"Backup is active\" in {} ms (page {} ms after the click)",
         clicked.elapsed().as_millis(),
         shown.as_millis()
+    );
+}
+
+/// A verb the API refuses shows its error on the page: retry with no failed switch.
+async fn refused_shown(b: &Client) {
+    act(b, None, "retry").await;
+    let answer = eventually(Duration::from_secs(5), "the refusal shown", || async {
+        let p = page(b).await?;
+        let a = p["answer"].as_str()?.to_string();
+        a.contains("failed: HTTP 409").then_some(a)
+    })
+    .await;
+    assert!(
+        answer.starts_with("Retry the gates of app failed"),
+        "{answer}"
     );
 }
 
