@@ -27,3 +27,4 @@ pub mod sockets;
 pub mod store;
 pub mod tcp;
 pub mod tls_client;
+pub mod vocab;

@@ -4,26 +4,24 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::commands::{Command, CommandError};
-use crate::health::checker::CheckId;
 
 /// Room for bursts of results; passive reports beyond it are dropped (the active checks
 /// still run), active checkers wait.
 const INPUT_QUEUE: usize = 4096;
 
-/// The supervisor's channel: the handle for everyone, the receiver for the supervisor.
-pub(super) fn channel() -> (SupervisorHandle, mpsc::Receiver<Input>) {
+/// The supervisor's channels: the handle for everyone; the receivers (inputs, check
+/// results) for the supervisor.
+pub(super) fn channel() -> (
+    SupervisorHandle,
+    mpsc::Receiver<Input>,
+    mpsc::Receiver<CheckReport>,
+) {
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
-    (SupervisorHandle { tx }, rx)
+    let (checks, checks_rx) = mpsc::channel(INPUT_QUEUE);
+    (SupervisorHandle { tx, checks }, rx, checks_rx)
 }
 
-/// One active check result for one target, by the checker's id.
-#[derive(Debug)]
-pub struct CheckReport {
-    pub id: CheckId,
-    pub ok: bool,
-    /// Why it failed (empty when ok).
-    pub detail: String,
-}
+pub use crate::health::CheckReport;
 
 /// A client connect the proxy saw fail, by the indices of the snapshot it used.
 #[derive(Debug)]
@@ -36,7 +34,6 @@ pub struct PassiveReport {
 }
 
 pub(super) enum Input {
-    Check(CheckReport),
     Passive(PassiveReport),
     Command {
         command: Command,
@@ -53,6 +50,7 @@ pub(super) enum Input {
 #[derive(Clone)]
 pub struct SupervisorHandle {
     tx: mpsc::Sender<Input>,
+    checks: mpsc::Sender<CheckReport>,
 }
 
 impl SupervisorHandle {
@@ -65,7 +63,12 @@ impl SupervisorHandle {
 
     pub async fn report(&self, report: CheckReport) {
         // A closed channel means we are shutting down; the result no longer matters.
-        let _ = self.tx.send(Input::Check(report)).await;
+        let _ = self.checks.send(report).await;
+    }
+
+    /// Where the health checkers send their results.
+    pub fn reports(&self) -> crate::health::Reports {
+        self.checks.clone()
     }
 
     /// Never blocks the proxy: under a flood, extra reports are dropped.

@@ -63,6 +63,8 @@ pub struct Supervisor {
     swap: Arc<ArcSwap<Snapshot>>,
     notify: watch::Sender<u64>,
     rx: mpsc::Receiver<Input>,
+    /// Check results, on a channel of their own.
+    checks: mpsc::Receiver<CheckReport>,
     version: u64,
     /// Notices of the change being made, sent when it is published.
     pending: Vec<Notice>,
@@ -121,7 +123,7 @@ impl Supervisor {
         };
         let swap = Arc::new(ArcSwap::from_pointee(empty));
         let (notify, changed) = watch::channel(0);
-        let (handle, rx) = super::inputs::channel();
+        let (handle, rx, check_rx) = super::inputs::channel();
         let role = match services.cluster {
             Some(_) => Role::Follower,
             None => Role::Alone,
@@ -142,6 +144,7 @@ impl Supervisor {
             swap: swap.clone(),
             notify,
             rx,
+            checks: check_rx,
             version: 0,
             pending: Vec::new(),
             dns: crate::dns::AnswerBuilder::for_config(config),
@@ -172,6 +175,7 @@ impl Supervisor {
                     Some(input) => self.handle(input).await,
                     None => break,
                 },
+                Some(report) = self.checks.recv() => self.on_check(report),
                 _ = &mut sleep, if deadline.is_some() => {
                     self.on_tick();
                     true
@@ -179,9 +183,12 @@ impl Supervisor {
             };
             // Everything else already waiting joins this batch.
             for _ in 1..BATCH {
-                match self.rx.try_recv() {
-                    Ok(input) => changed |= self.handle(input).await,
-                    Err(_) => break,
+                if let Ok(report) = self.checks.try_recv() {
+                    changed |= self.on_check(report);
+                } else if let Ok(input) = self.rx.try_recv() {
+                    changed |= self.handle(input).await;
+                } else {
+                    break;
                 }
             }
             self.flush().await;
@@ -198,7 +205,6 @@ impl Supervisor {
     async fn handle(&mut self, input: Input) -> bool {
         crate::fault::maybe_panic("supervisor");
         match input {
-            Input::Check(report) => self.on_check(report),
             Input::Passive(report) => self.on_passive(report),
             Input::Cluster(input) => self.on_cluster(input).await,
             Input::Gate(report) => self.on_gate(report),

@@ -26,9 +26,9 @@ use tracing::debug;
 
 use super::probe::{ProbeSetupError, Prober};
 use super::schedule::{self, Order};
+use super::{CheckReport, Reports};
 use crate::config::{CheckKind, Config, GroupConfig, HealthConfig, TargetAddress, TargetConfig};
 use crate::critical::Subsystems;
-use crate::group::supervisor::{CheckReport, SupervisorHandle};
 use crate::metrics as m;
 use crate::metrics::book::{self, TargetStats};
 
@@ -164,7 +164,7 @@ impl Checkers {
     pub fn apply(
         &mut self,
         plan: Plan,
-        supervisor: &SupervisorHandle,
+        supervisor: &Reports,
         tracker: &TaskTracker,
         runtime: &tokio::runtime::Handle,
     ) {

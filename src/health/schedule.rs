@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::checker::{CheckId, Checker};
-use crate::group::supervisor::{CheckReport, SupervisorHandle};
+use super::{CheckReport, Reports};
 
 /// What the owner of the checkers (`Checkers::apply`) tells the scheduler.
 pub(super) enum Order {
@@ -128,7 +128,7 @@ impl Schedule {
 /// Runs until `stop` or until the owner drops its sender.
 pub(super) async fn run(
     mut orders: mpsc::UnboundedReceiver<Order>,
-    supervisor: SupervisorHandle,
+    supervisor: Reports,
     stop: CancellationToken,
 ) {
     let mut s = Schedule {
@@ -160,7 +160,8 @@ pub(super) async fn run(
             },
             Some((checker, report)) = s.in_flight.next(), if !s.in_flight.is_empty() => {
                 if let Some(report) = s.finished(checker, report) {
-                    supervisor.report(report).await;
+                    // A closed channel: shutting down; the result no longer matters.
+                    let _ = supervisor.send(report).await;
                 }
             }
             _ = &mut timer, if next.is_some() => armed = None,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::group::Health;
+use crate::vocab::Health;
 
 #[derive(Debug, Clone)]
 pub struct Counter {

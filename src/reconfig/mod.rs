@@ -168,8 +168,12 @@ impl Reconfig {
             .command(Command::Reload(Box::new(reload)), actor)
             .await
             .map_err(|e| e.to_string())?;
-        self.checkers
-            .apply(plan, &self.supervisor, &self.background, &self.control);
+        self.checkers.apply(
+            plan,
+            &self.supervisor.reports(),
+            &self.background,
+            &self.control,
+        );
         self.listeners.apply(&new, fresh, true);
         self.tokens.replace(new.admin.tokens.clone());
         forget_removed_targets(&new);

@@ -105,7 +105,7 @@ pub(super) fn start_core(
         let dns = dns::serve(dns_sockets, reader, limits, run.root.child_token());
         run.spawn("dns", dns, &main_rt);
     }
-    checkers.apply(plan, &handle, &run.background, &control);
+    checkers.apply(plan, &handle.reports(), &run.background, &control);
     Ok(Core {
         supervisor: handle,
         snapshot,

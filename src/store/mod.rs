@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::group::AdminState;
+use crate::vocab::AdminState;
 
 const FORMAT: u32 = 1;
 
@@ -59,7 +59,7 @@ pub struct SavedGroup {
 #[serde(deny_unknown_fields)]
 pub struct SavedHeld {
     pub to: Vec<String>,
-    pub cause: crate::group::Cause,
+    pub cause: crate::vocab::Cause,
     /// Why its gates failed; absent while they run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
