@@ -336,6 +336,8 @@ async fn status_page_without_tokens_falls_back_to_polling() {
     })
     .await;
 
+    same_hooks_as_the_server(&b).await;
+
     let (status, body) = f
         .post("/v1/groups/app/switch", r#"{"target": "backup"}"#, None)
         .await;
@@ -351,6 +353,25 @@ async fn status_page_without_tokens_falls_back_to_polling() {
     );
     phone_width(&b).await;
     let _ = b.close().await;
+}
+
+/// The script draws the groups with the same hooks, in the same order, as the server
+/// writes them into the HTML (`render.rs` and `render.js` are two writers of one markup).
+async fn same_hooks_as_the_server(b: &Client) {
+    let compare = r#"const done = arguments[arguments.length - 1];
+        const hooks = (root) => [...root.querySelectorAll('#groups *')]
+          .filter((e) => ['group', 'target', 'action', 'state', 'health', 'chip']
+            .some((k) => e.dataset[k] !== undefined))
+          .map((e) => e.tagName + ' ' + JSON.stringify(Object.assign({}, e.dataset)) + ' ' +
+            (e.getAttribute('aria-label') || ''));
+        fetch('/').then((r) => r.text()).then((html) => {
+          const server = hooks(new DOMParser().parseFromString(html, 'text/html'));
+          done([server, hooks(document)]);
+        }).catch((e) => done(String(e)));"#;
+    let got = b.execute_async(compare, vec![]).await.expect("compare");
+    let (server, script) = (&got[0], &got[1]);
+    assert!(server.as_array().is_some_and(|a| a.len() > 10), "{got}");
+    assert_eq!(server, script, "server and script markup differ");
 }
 
 /// On a phone's width the page does not scroll sideways as a whole (only a target table
