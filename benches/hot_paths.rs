@@ -60,6 +60,7 @@ fn services() -> Services {
         events: Arc::new(EventLog::open(None, 16)),
         notices: None,
         gates: None,
+        derive: Some(failoverd::dns::deriver),
     }
 }
 
@@ -72,7 +73,10 @@ fn dns(c: &mut Criterion) {
     let config = config(10_000);
     let reader = supervisor(&config);
     let snap = reader.load_full();
-    let answers = snap.dns.clone();
+    let derived = snap.derived.clone();
+    let answers = derived
+        .as_ref()
+        .and_then(|d| d.get::<failoverd::dns::Answers>());
     let mut out = Vec::with_capacity(4096);
     let mut tally = Tally::new();
     let cases = [
@@ -86,15 +90,7 @@ fn dns(c: &mut Criterion) {
     ];
     for (name, q) in &cases {
         c.bench_function(&format!("dns/respond/{name}"), |b| {
-            b.iter(|| {
-                respond(
-                    answers.as_deref(),
-                    black_box(q),
-                    Transport::Udp,
-                    &mut out,
-                    &mut tally,
-                )
-            })
+            b.iter(|| respond(answers, black_box(q), Transport::Udp, &mut out, &mut tally))
         });
     }
     // A publish of 10,000 groups where one group's active targets flip each time.

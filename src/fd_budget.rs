@@ -107,7 +107,8 @@ impl Drop for Lease {
 /// keeps for the admin API.
 #[derive(Debug)]
 pub enum AdminLease {
-    Budget(Lease),
+    /// Held for its `Drop`, which gives the descriptor back.
+    Budget(#[expect(dead_code, reason = "held for its Drop")] Lease),
     Reserved,
 }
 

@@ -180,7 +180,7 @@ pub fn render(snap: &Snapshot, out: &mut String) {
             }
         }
     });
-    if snap.dns.is_some() {
+    if snap.derived.is_some() {
         per_target(out, &ANSWERS, &rows, |out, labels, _, _, s| {
             let n = s.map_or(0, |s| s.dns_answers());
             sample(out, DNS_ANSWERS_TOTAL, labels, &[], n as f64);

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use status::StatusWriter;
-pub use status::{ClusterStatus, StatusReader};
+pub use status::StatusReader;
 
 use sync::Sync;
 

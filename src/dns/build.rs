@@ -29,7 +29,7 @@ use super::answers::{Answers, Entry, NameMap, Node, Slot};
 use super::encode::{self, Encoded, SoaParts};
 use super::node::{self, Data, Zone};
 use crate::config::{Config, DnsConfig, GroupConfig, TargetAddress};
-use crate::group::snapshot::GroupSnap;
+use crate::group::snapshot::{Derive, Derived, GroupSnap};
 use crate::metrics as m;
 use crate::metrics::book;
 
@@ -320,3 +320,25 @@ fn secs(d: std::time::Duration) -> u32 {
 
 #[cfg(test)]
 mod tests;
+
+/// The DNS answers are what each publish derives (see `group::snapshot::Derive`).
+impl Derive for AnswerBuilder {
+    fn derive(
+        &mut self,
+        version: u64,
+        serial: Option<u32>,
+        groups: &[Arc<GroupSnap>],
+        changed: &[usize],
+    ) -> Derived {
+        if let Some(serial) = serial {
+            self.use_serial(serial);
+        }
+        Derived(self.build(version, groups, changed.iter().copied()))
+    }
+}
+
+/// The deriver of `config`: its answer builder (`None` without `[dns]`, or logged when the
+/// zone cannot be built: preflight refuses such a config before it gets here).
+pub fn deriver(config: &Config) -> Option<Box<dyn Derive>> {
+    AnswerBuilder::for_config(config).map(|b| Box::new(b) as Box<dyn Derive>)
+}

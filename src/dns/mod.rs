@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::group::snapshot::SnapshotReader;
 
 pub use answers::Answers;
-pub use build::{AnswerBuilder, BuildError};
+pub use build::{deriver, AnswerBuilder, BuildError};
 pub use respond::{respond, Transport, OUR_PAYLOAD};
 pub use sockets::{bind, udp_sockets_per_address, Listen};
 pub use stats::{DnsMetrics, Tally};
@@ -113,4 +113,9 @@ pub async fn serve(
     }
     tasks.close();
     tasks.wait().await;
+}
+
+/// The answers a snapshot's publish derived (see `deriver`), if it has `[dns]`.
+pub(crate) fn answers_of(snap: &crate::group::snapshot::Snapshot) -> Option<&Answers> {
+    snap.derived.as_ref()?.get::<Answers>()
 }

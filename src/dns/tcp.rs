@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 use super::respond::{respond, Transport};
 use super::stats::Tally;
-use super::Ctx;
+use super::{answers_of, Ctx};
 use crate::config::DnsTcpLimits;
 
 /// Writing one response (or the rest of a query once its length arrived) may take this long.
@@ -196,7 +196,7 @@ async fn queries(
         timed(c.r.read_exact(&mut c.msg)).await?;
         let answered = {
             let snap = ctx.reader.load();
-            let dns = snap.dns.as_deref();
+            let dns = answers_of(&snap);
             respond(dns, &c.msg, Transport::Tcp, &mut c.out, &mut c.tally)
         };
         if answered {

@@ -18,7 +18,7 @@ use tracing::debug;
 
 use super::respond::{respond, Transport};
 use super::stats::Tally;
-use super::Ctx;
+use super::{answers_of, Ctx};
 
 /// A burst of receive errors (e.g. ICMP-induced ECONNREFUSED) must not spin the task.
 const ERROR_PAUSE: Duration = Duration::from_millis(1);
@@ -69,7 +69,7 @@ pub fn serve_blocking(sock: std::net::UdpSocket, ctx: Arc<Ctx>, cancel: Cancella
             let snap = ctx.reader.load();
             for (i, out) in outs.iter_mut().enumerate().take(n) {
                 if respond(
-                    snap.dns.as_deref(),
+                    answers_of(&snap),
                     slots.packet(i),
                     Transport::Udp,
                     out,
@@ -139,7 +139,7 @@ pub async fn serve(sock: UdpSocket, ctx: Arc<Ctx>, cancel: CancellationToken) {
             let snap = ctx.reader.load();
             let packet = inbuf.get(..n).unwrap_or_default();
             respond(
-                snap.dns.as_deref(),
+                answers_of(&snap),
                 packet,
                 Transport::Udp,
                 &mut out,

@@ -57,7 +57,7 @@ impl Supervisor {
         self.index = super::snapshot::index_of(&config.groups);
         self.generation += 1;
         // The zone's own records (SOA, NS, glue) may have changed too.
-        self.dns = crate::dns::AnswerBuilder::for_config(&config);
+        self.dns = self.services.derive.and_then(|f| f(&config));
         let now = Instant::now();
         let transitions: Vec<_> = (0..self.groups.len())
             .map(|i| self.groups[i].machine.reevaluate(now, Cause::Config))

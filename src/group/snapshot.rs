@@ -15,6 +15,41 @@ use tokio::sync::watch;
 use super::{AdminState, Cause, GroupStatus, Health};
 use crate::config::GroupConfig;
 
+/// What each publish derives from the groups beside the snapshot itself, so that it
+/// changes in the same step as the proxy's targets: the DNS answers. group defines this
+/// interface and `dns` implements it; group knows nothing of DNS.
+pub trait Derive: Send + Sync {
+    /// Rebuilds after a publish in which only the groups at `changed` may differ from the
+    /// last one. `serial`: the SOA serial the cluster's decisions give (`None` alone: the
+    /// deriver uses `version`).
+    fn derive(
+        &mut self,
+        version: u64,
+        serial: Option<u32>,
+        groups: &[Arc<GroupSnap>],
+        changed: &[usize],
+    ) -> Derived;
+}
+
+/// Makes the deriver of a config (`None`: nothing to derive, e.g. no `[dns]`).
+pub type DeriveFactory = fn(&crate::config::Config) -> Option<Box<dyn Derive>>;
+
+/// What a publish derived; its readers downcast it to the type they made.
+#[derive(Clone)]
+pub struct Derived(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl Derived {
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived(..)")
+    }
+}
+
 #[derive(Debug)]
 pub struct Snapshot {
     /// Grows at every published change of any group.
@@ -24,8 +59,9 @@ pub struct Snapshot {
     pub groups: Vec<Arc<GroupSnap>>,
     /// Group index by name, made once per config generation.
     pub index: Arc<GroupIndex>,
-    /// Every DNS response, built from these very groups (None without `[dns]`).
-    pub dns: Option<Arc<crate::dns::Answers>>,
+    /// Derived from these very groups in the same publish (every DNS response; `None`
+    /// without `[dns]`). See `Derive`.
+    pub derived: Option<Derived>,
 }
 
 /// Group names to their index in `Snapshot::groups`.

@@ -52,6 +52,8 @@ pub struct Services {
     pub cluster: Option<ClusterLink>,
     /// The gate runner (`None`: gates are never run, e.g. in unit tests).
     pub gates: Option<super::gates::GateRuns>,
+    /// What each publish derives beside the snapshot (the DNS answers; `None`: nothing).
+    pub derive: Option<super::snapshot::DeriveFactory>,
 }
 
 pub struct Supervisor {
@@ -69,7 +71,7 @@ pub struct Supervisor {
     /// Notices of the change being made, sent when it is published.
     pending: Vec<Notice>,
     /// Builds the DNS answers of each snapshot (none without `[dns]`).
-    pub(super) dns: Option<crate::dns::AnswerBuilder>,
+    pub(super) dns: Option<Box<dyn super::snapshot::Derive>>,
     /// Groups changed since the last publish (each once: see `GroupState::dirty`).
     pub(super) dirty: Vec<usize>,
     /// Automatic transitions of this batch, persisted and announced at its end.
@@ -119,11 +121,12 @@ impl Supervisor {
             generation: 0,
             groups: Vec::new(),
             index: Arc::default(),
-            dns: None,
+            derived: None,
         };
         let swap = Arc::new(ArcSwap::from_pointee(empty));
         let (notify, changed) = watch::channel(0);
         let (handle, rx, check_rx) = super::inputs::channel();
+        let derive = services.derive;
         let role = match services.cluster {
             Some(_) => Role::Follower,
             None => Role::Alone,
@@ -147,7 +150,7 @@ impl Supervisor {
             checks: check_rx,
             version: 0,
             pending: Vec::new(),
-            dns: crate::dns::AnswerBuilder::for_config(config),
+            dns: derive.and_then(|f| f(config)),
             decided: Vec::new(),
             index: super::snapshot::index_of(&config.groups),
         };
@@ -181,6 +184,7 @@ impl Supervisor {
                     true
                 }
             };
+            crate::fault::maybe_panic("supervisor");
             // Everything else already waiting joins this batch.
             for _ in 1..BATCH {
                 if let Ok(report) = self.checks.try_recv() {
@@ -203,7 +207,6 @@ impl Supervisor {
     /// flushes what the batch decided so far, then runs alone (persisted, published and
     /// answered before the next input).
     async fn handle(&mut self, input: Input) -> bool {
-        crate::fault::maybe_panic("supervisor");
         match input {
             Input::Passive(report) => self.on_passive(report),
             Input::Cluster(input) => self.on_cluster(input).await,
@@ -369,20 +372,19 @@ impl Supervisor {
             self.groups[gi].refresh();
         }
         let groups: Vec<Arc<GroupSnap>> = self.groups.iter().map(|g| g.published.clone()).collect();
-        let dns = self.dns.as_mut().map(|b| {
-            if self.role != Role::Alone {
-                // Revisions fit u32 for billions of decisions; wrapping is the SOA
-                // serial's own arithmetic (RFC 1982).
-                b.use_serial(self.cluster_revision as u32);
-            }
-            b.build(self.version, &groups, changed.iter().copied())
-        });
+        // Revisions fit u32 for billions of decisions; wrapping is the SOA serial's own
+        // arithmetic (RFC 1982).
+        let serial = (self.role != Role::Alone).then_some(self.cluster_revision as u32);
+        let derived = self
+            .dns
+            .as_mut()
+            .map(|b| b.derive(self.version, serial, &groups, &changed));
         let snap = Snapshot {
             version: self.version,
             generation: self.generation,
             groups,
             index: self.index.clone(),
-            dns,
+            derived,
         };
         self.swap.store(Arc::new(snap));
         for &gi in &changed {

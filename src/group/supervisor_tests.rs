@@ -42,6 +42,7 @@ fn start() -> (SupervisorHandle, SnapshotReader, CancellationToken) {
         events: Arc::new(EventLog::open(None, 64)),
         notices: None,
         gates: None,
+        derive: Some(crate::dns::deriver),
     };
     let (sup, handle, reader) = Supervisor::new(&config, None, &[vec![MAIN, BACKUP]], services);
     let cancel = CancellationToken::new();

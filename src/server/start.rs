@@ -71,6 +71,7 @@ pub(super) fn start_core(
         events: events.clone(),
         notices: Some(notices.clone()),
         gates: Some(gate_runs),
+        derive: Some(dns::deriver),
     };
     let mut checkers = Checkers::new(stop_accepting.child_token(), run.subsystems.clone());
     let plan = checkers.plan(config)?;

@@ -163,7 +163,7 @@ async fn cluster_figures_etcd_writes_at_steady_state() {
     let etcd = EtcdCluster::start(10).await.expect("etcd");
     let backends = echo_backends();
     let health = format!(
-        "kind = \"tcp\"\nport = {}\ninterval = \"2s\"\ntimeout = \"500ms\"\nrise = 1\nfall = 1",
+        "kind = \"tcp\"\nport = {}\ninterval = \"2s\"\ntimeout = \"500ms\"\nrise = 2\nfall = 2",
         backends.port
     );
     let mut text = String::new();
@@ -206,7 +206,7 @@ async fn cluster_figures_etcd_writes_at_steady_state() {
     println!(
         "FIGURE {}",
         json!({ "figure": "etcd_writes", "groups": groups, "instances": 3,
-            "seconds": steady.as_secs(), "checks": "tcp every 2 s",
+            "seconds": steady.as_secs(), "checks": "tcp every 2 s, rise 2, fall 2",
             "puts_per_s": rate[0], "txns_per_s": rate[1], "deletes_per_s": rate[2],
             "raft_proposals_per_s": rate[3], "lease_renewals_per_s": rate[4],
             "writes_per_s_per_instance": (rate[0] + rate[1] + rate[2]) / 3.0,
