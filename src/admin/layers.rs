@@ -6,7 +6,9 @@
 //!   before any handler runs, so before any body is read; the token's name travels on as
 //!   the request's [`Actor`];
 //! - inside the token check, on operating calls: a body limit (64 KiB: an operating call
-//!   needs a few bytes) and a body read timeout (tower-http).
+//!   needs a few bytes) and a body read timeout (tower-http);
+//! - on operating calls, before the token check: `same_origin`, which refuses a call a
+//!   browser makes from another site's page.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -95,4 +97,33 @@ pub async fn json_errors(response: Response) -> Response {
     );
     let (_, body) = json.into_parts();
     Response::from_parts(parts, Body::new(body))
+}
+
+/// Refuses (403) an operating call whose `Origin` names another site than the `Host` it
+/// was sent to. Browsers send `Origin` on every cross-site POST, even the ones they send
+/// without asking first (a form, a `no-cors` fetch), and the API reads a body whatever its
+/// type: without this, any page a local user opened could switch traffic while the API
+/// is open (no tokens, loopback only). The status page's own calls carry its origin;
+/// `ctl`, curl and scripts send no `Origin` and pass.
+pub async fn same_origin(req: Request, next: Next) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return next.run(req).await;
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    // `http://host:port` or `https://host:port`: its authority must be the Host header.
+    let authority = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    match (authority, host) {
+        (Some(a), Some(h)) if a.eq_ignore_ascii_case(h) => next.run(req).await,
+        _ => error(
+            StatusCode::FORBIDDEN,
+            "cross-origin request refused: an operating call from a browser must come from the status page of this admin address",
+        ),
+    }
 }

@@ -1,4 +1,5 @@
-//! Admin HTTP server: `/metrics`, `/live`, `/ready` and the JSON API under `/v1`.
+//! Admin HTTP server: `/metrics`, `/live`, `/ready`, the JSON API under `/v1`, and the
+//! status page at `/` (`page`).
 //!
 //! Reads come from the snapshot; operating endpoints send commands to the supervisor, which
 //! persists and publishes before it answers, so a 200 means the decision is durable and
@@ -10,6 +11,7 @@ mod drill;
 mod fleet;
 mod layers;
 mod operate;
+mod page;
 mod serve;
 mod tls;
 mod views;
@@ -60,8 +62,8 @@ pub struct AdminCtx {
     pub drills: crate::drill::Drills,
 }
 
-/// Every endpoint, behind the admission layers (see `layers.rs`): `/live` and `/ready` open,
-/// reads behind a `read` token, operating calls behind an `operate` token.
+/// Every endpoint, behind the admission layers (see `layers.rs`): `/live`, `/ready` and the
+/// page's shell open, reads behind a `read` token, operating calls behind an `operate` token.
 pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
     let tokens = ctx.tokens.clone();
     let read = Router::new()
@@ -70,6 +72,8 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         .route("/v1/groups/{group}", get(group))
         .route("/v1/events", get(events))
         .route("/v1/cluster", get(cluster))
+        .route("/v1/whoami", get(page::whoami))
+        .route("/v1/stream", get(page::stream))
         .route("/v1/groups/{group}/drill", get(drill::show))
         .route_layer(from_fn_with_state(tokens.clone(), layers::require_read));
     let operate = Router::new()
@@ -89,10 +93,16 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         // Inside the token check: a stranger's body is neither read nor even measured.
         .route_layer(RequestBodyLimitLayer::new(layers::BODY_LIMIT))
         .route_layer(RequestBodyTimeoutLayer::new(body_timeout))
-        .route_layer(from_fn_with_state(tokens, layers::require_operate));
+        .route_layer(from_fn_with_state(tokens, layers::require_operate))
+        .route_layer(from_fn(layers::same_origin));
     Router::new()
         .route("/live", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
+        // The status page and its assets load without a token (see `page`).
+        .route("/", get(page::index))
+        .route("/assets/page.js", get(page::script))
+        .route("/assets/render.js", get(page::render_script))
+        .route("/assets/page.css", get(page::style))
         .merge(read)
         .merge(operate)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
@@ -218,5 +228,6 @@ async fn events(
     };
     let limit = q.limit.unwrap_or(100).min(1000);
     let list = ctx.events.query(q.group.as_deref(), q.since, limit);
+    let list: Vec<serde_json::Value> = list.iter().map(page::with_summary).collect();
     Json(json!({ "events": list })).into_response()
 }

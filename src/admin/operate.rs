@@ -13,10 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::layers::Actor;
-use super::{error, group_view, AdminCtx};
+use super::{error, group_view, views, AdminCtx};
 use crate::group::supervisor::{Command, CommandError};
 use crate::group::wire_command::WireCommand;
 use crate::group::AdminState;
+use crate::metrics::book;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,14 +42,23 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, String> {
 /// before (`layers::require_operate`), and so before the body was read.
 async fn run(
     ctx: &AdminCtx,
-    Actor(actor): &Actor,
+    actor: &Actor,
     group: &str,
     command: impl FnOnce() -> Result<Command, String>,
 ) -> Response {
-    let command = match command() {
-        Ok(c) => c,
-        Err(bad_request) => return error(StatusCode::BAD_REQUEST, bad_request),
-    };
+    match execute(ctx, actor, command).await {
+        Ok(()) => group_view(ctx, group),
+        Err(response) => response,
+    }
+}
+
+/// Runs the command (here, or through the cluster's leader); the error as the answer.
+async fn execute(
+    ctx: &AdminCtx,
+    Actor(actor): &Actor,
+    command: impl FnOnce() -> Result<Command, String>,
+) -> Result<(), Response> {
+    let command = command().map_err(|bad| error(StatusCode::BAD_REQUEST, bad))?;
     let answer = match (&ctx.cluster, WireCommand::of(&command)) {
         // A follower decides nothing: the leader does, through etcd.
         (Some(cluster), Some(wire)) if !cluster.leads() => {
@@ -58,10 +68,7 @@ async fn run(
         }
         _ => ctx.supervisor.command(command, actor).await,
     };
-    match answer {
-        Ok(_) => group_view(ctx, group),
-        Err(e) => command_error(e),
-    }
+    answer.map(|_| ()).map_err(command_error)
 }
 
 pub(super) fn command_error(e: CommandError) -> Response {
@@ -141,12 +148,46 @@ pub async fn retry(
     group_verb(ctx, actor, group, |group| Command::Retry { group }).await
 }
 
+/// Answers with the group and `sessions_closed`: the proxied sessions this instance had
+/// open on the group when the disconnect was sent. Every one of them started before the
+/// disconnect took effect, so each is closed (unless it ended by itself meanwhile); one
+/// that starts in the moment between the count and the publish is closed too, uncounted.
 pub async fn disconnect(
     State(ctx): State<AdminCtx>,
     Extension(actor): Extension<Actor>,
     Path(group): Path<String>,
 ) -> Response {
-    group_verb(ctx, actor, group, |group| Command::Disconnect { group }).await
+    let open = open_sessions(&ctx, &group);
+    let name = group.clone();
+    if let Err(response) = execute(&ctx, &actor, || Ok(Command::Disconnect { group })).await {
+        return response;
+    }
+    let snap = ctx.snapshot.load();
+    let Some(g) = snap.group(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no group {name:?}"));
+    };
+    let mut body = match serde_json::to_value(views::group(g)) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    body["sessions_closed"] = json!(open);
+    Json(body).into_response()
+}
+
+/// Proxied sessions open on the group's targets now.
+fn open_sessions(ctx: &AdminCtx, group: &str) -> u64 {
+    let snap = ctx.snapshot.load();
+    let Some(g) = snap.group(group) else {
+        return 0;
+    };
+    book::with(|find| {
+        g.config
+            .targets
+            .iter()
+            .filter_map(|t| find(group, &t.name))
+            .map(|s| s.sessions())
+            .sum()
+    })
 }
 
 pub async fn target_state(

@@ -1,7 +1,7 @@
 //! JSON shapes of the admin API. Field names are an interface: scripts rely on them.
 
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use futures_util::Stream;
@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::config::{AllDown, Failback};
 use crate::group::snapshot::{GroupSnap, Snapshot};
 use crate::group::{AdminState, Cause, GroupStatus, Role};
+use crate::metrics::book;
 
 #[derive(Serialize)]
 pub struct GroupView<'a> {
@@ -24,6 +25,10 @@ pub struct GroupView<'a> {
     pub failback: &'static str,
     pub all_down: &'static str,
     pub last_change: Option<ChangeView>,
+    /// When an automatic failback will happen if nothing fails meanwhile (Unix seconds),
+    /// and how long that is from now by this server's clock (seconds): the countdown.
+    pub failback_at: Option<f64>,
+    pub failback_in: Option<f64>,
     /// A switch held for its gates: running (state `switching`) or failed.
     pub switch: Option<SwitchView<'a>>,
     pub targets: Vec<TargetView<'a>>,
@@ -110,6 +115,17 @@ pub struct TargetView<'a> {
     pub active: bool,
     /// Went down `flap_limit` times within `flap_window`, not yet stable for the hold.
     pub flapping: bool,
+    /// Proxied sessions this instance has open to the target.
+    pub sessions: u64,
+    /// The last failed health check, whatever the verdict now.
+    pub last_error: Option<ErrorView>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorView {
+    pub message: String,
+    /// Seconds since the Unix epoch.
+    pub at: f64,
 }
 
 /// Groups written per chunk of `groups_json`.
@@ -152,6 +168,9 @@ pub fn groups_json(snap: Arc<Snapshot>) -> impl Stream<Item = Result<Bytes, serd
 
 pub fn group(g: &GroupSnap) -> GroupView<'_> {
     let c = &g.config;
+    let stats: Vec<Option<Arc<book::TargetStats>>> =
+        book::with(|find| c.targets.iter().map(|t| find(&c.name, &t.name)).collect());
+    let now = SystemTime::now();
     GroupView {
         name: &c.name,
         dns_name: c.dns_name.as_deref(),
@@ -170,12 +189,12 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
         switch: switch_view(g),
         last_change: g.last_change.map(|ch| ChangeView {
             cause: ch.cause,
-            at: ch
-                .at
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            at: unix(ch.at),
         }),
+        failback_at: g.failback_at.map(unix),
+        failback_in: g
+            .failback_at
+            .map(|at| at.duration_since(now).map_or(0.0, |d| d.as_secs_f64())),
         targets: c
             .targets
             .iter()
@@ -190,6 +209,14 @@ pub fn group(g: &GroupSnap) -> GroupView<'_> {
                 admin_state: g.targets[i].admin,
                 active: g.is_active(i),
                 flapping: g.targets[i].flapping,
+                sessions: stats[i].as_ref().map_or(0, |s| s.sessions()),
+                last_error: stats[i]
+                    .as_ref()
+                    .and_then(|s| s.last_error())
+                    .map(|e| ErrorView {
+                        message: e.message,
+                        at: unix(e.at),
+                    }),
             })
             .collect(),
     }

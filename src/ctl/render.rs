@@ -14,6 +14,8 @@ pub enum Action<'a> {
         force: bool,
     },
     Committed(&'a str),
+    /// Closed the group's proxied sessions (how many: the answer's `sessions_closed`).
+    Disconnected(&'a str),
     TargetState(&'a str, &'a str, &'static str),
     Plain(&'a str, &'static str),
 }
@@ -36,6 +38,11 @@ pub fn confirmation(action: &Action, group: &Value) -> String {
                 priorities(group)
             ),
         ),
+        Action::Disconnected(g) => {
+            let n = &group["sessions_closed"];
+            let plural = if n.as_u64() == Some(1) { "" } else { "s" };
+            (g, format!("closed {} proxied session{plural}", text(n)))
+        }
         Action::TargetState(g, target, state) => (g, format!("target {target} set to {state}")),
         Action::Plain(g, what) => (g, what.to_string()),
     };
@@ -301,6 +308,15 @@ mod tests {
         assert!(line.contains("(priorities: backup 1, main 2)"), "{line}");
         assert_eq!(active_names(&json!({ "active": [] })), "none");
         assert_eq!(active_names(&json!({})), "none");
+        let mut g = g;
+        for (n, said) in [
+            (json!(3), "3 proxied sessions"),
+            (json!(1), "1 proxied session;"),
+        ] {
+            g["sessions_closed"] = n;
+            let line = confirmation(&Action::Disconnected("app"), &g);
+            assert!(line.starts_with(&format!("app: closed {said}")), "{line}");
+        }
     }
 
     #[test]

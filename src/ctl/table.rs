@@ -1,12 +1,14 @@
-//! The `failoverd ctl status` table: per group a header, the group's line, then one line per
-//! target (by priority) with its health (up, down, unknown, standby), admin state, whether
-//! it is active or idle, and, for a role check, the role it answered.
+//! The `failoverd ctl status` table: per group a header, the group's line (with the
+//! failback countdown while a `failback_hold` runs), then one line per target (by
+//! priority) with its health (up, down, unknown, standby), admin state, whether it is
+//! active or idle, its open proxied sessions, for a role check the role it answered,
+//! and its last failed check.
 //!
 //! ```text
-//! GROUP  STATE        EPOCH  ACTIVE            LAST CHANGE
-//! app    failed_over  3      backup (pinned)   manual at 2025-01-01T10:00:00.000Z
-//!   backup  127.0.0.3  priority 1  up    enabled  active
-//!   main    127.0.0.2  priority 2  down  enabled  idle
+//! GROUP  STATE        EPOCH  ACTIVE  FAILBACK      LAST CHANGE
+//! app    failed_over  3      backup  auto in 12 s  health at 2025-01-01T10:00:00.000Z
+//!   main    127.0.0.2  priority 1  up    enabled  idle    0 sessions  last error 2025-01-01T09:59:58.000Z: connect: refused
+//!   backup  127.0.0.3  priority 2  up    enabled  active  4 sessions
 //! ```
 //! With a role check: `  db1  127.0.0.2  priority 1  up  enabled  active  role primary`.
 
@@ -14,7 +16,14 @@ use serde_json::Value;
 
 use super::render::{active_names, rfc3339, text};
 
-const HEADER: [&str; 5] = ["GROUP", "STATE", "EPOCH", "ACTIVE", "LAST CHANGE"];
+const HEADER: [&str; 6] = [
+    "GROUP",
+    "STATE",
+    "EPOCH",
+    "ACTIVE",
+    "FAILBACK",
+    "LAST CHANGE",
+];
 
 /// One block per group, separated by a blank line.
 pub fn status(groups: &[Value]) -> String {
@@ -39,6 +48,7 @@ fn group(g: &Value) -> String {
             text(&g["state"]),
             text(&g["epoch"]),
             active,
+            failback(g),
             last_change,
         ],
     ];
@@ -55,6 +65,15 @@ fn group(g: &Value) -> String {
     let rows: Vec<Vec<String>> = targets.iter().map(|t| target(t)).collect();
     out.push_str(&align(&rows, "  "));
     out
+}
+
+/// `auto`, `manual`, or `auto in 12 s` while a failback hold runs.
+fn failback(g: &Value) -> String {
+    let mode = text(&g["failback"]);
+    match g["failback_in"].as_f64() {
+        Some(s) => format!("{mode} in {:.0} s", s.ceil()),
+        None => mode,
+    }
 }
 
 fn now_unix() -> f64 {
@@ -108,6 +127,11 @@ fn target(t: &Value) -> Vec<String> {
         Some(true) => format!("{} (flapping)", text(&t["health"])),
         _ => text(&t["health"]),
     };
+    let sessions = match t["sessions"].as_u64() {
+        Some(1) => "1 session".to_string(),
+        Some(n) => format!("{n} sessions"),
+        None => "? sessions".to_string(),
+    };
     let mut row = vec![
         text(&t["name"]),
         text(&t["address"]),
@@ -115,10 +139,16 @@ fn target(t: &Value) -> Vec<String> {
         health,
         text(&t["admin_state"]),
         active.to_string(),
+        sessions,
     ];
     // Only targets whose role is known: a group without role checks reads as before.
     if let Some(role) = t["role"].as_str() {
         row.push(format!("role {role}"));
+    }
+    let error = &t["last_error"];
+    if let Some(message) = error["message"].as_str() {
+        let at = error["at"].as_f64().map_or_else(|| "?".into(), rfc3339);
+        row.push(format!("last error {at}: {message}"));
     }
     row
 }
@@ -159,18 +189,21 @@ mod tests {
         let g = json!({
             "name": "app", "state": "failed_over", "epoch": 3, "active": ["backup"],
             "pinned": "backup", "last_change": { "cause": "manual", "at": 0.25 },
+            "failback": "auto", "failback_in": 11.2,
             "targets": [
                 { "name": "main", "address": "127.0.0.2", "priority": 1, "health": "down",
-                  "admin_state": "enabled", "active": false, "flapping": true },
+                  "admin_state": "enabled", "active": false, "flapping": true, "sessions": 0,
+                  "last_error": { "message": "connect: refused", "at": 0.5 } },
                 { "name": "backup", "address": "127.0.0.3", "priority": 2, "health": "up",
-                  "admin_state": "enabled", "active": true, "flapping": false },
+                  "admin_state": "enabled", "active": true, "flapping": false, "sessions": 1,
+                  "last_error": null },
             ],
         });
         let want = "\
-GROUP  STATE        EPOCH  ACTIVE           LAST CHANGE
-app    failed_over  3      backup (pinned)  manual at 1970-01-01T00:00:00.250Z
-  main    127.0.0.2  priority 1  down (flapping)  enabled  idle
-  backup  127.0.0.3  priority 2  up               enabled  active
+GROUP  STATE        EPOCH  ACTIVE           FAILBACK      LAST CHANGE
+app    failed_over  3      backup (pinned)  auto in 12 s  manual at 1970-01-01T00:00:00.250Z
+  main    127.0.0.2  priority 1  down (flapping)  enabled  idle    0 sessions  last error 1970-01-01T00:00:00.500Z: connect: refused
+  backup  127.0.0.3  priority 2  up               enabled  active  1 session
 ";
         assert_eq!(status(std::slice::from_ref(&g)), want);
         assert_eq!(status(&[g.clone(), g]), format!("{want}\n{want}"));
@@ -201,9 +234,9 @@ db     all_down  2      main    -
     fn missing_fields_do_not_panic() {
         let out = status(&[json!({ "targets": [{}] })]);
         let want = "\
-GROUP  STATE  EPOCH  ACTIVE  LAST CHANGE
--      -      -      none    -
-  -  -  priority -  -  -  ?
+GROUP  STATE  EPOCH  ACTIVE  FAILBACK  LAST CHANGE
+-      -      -      none    -         -
+  -  -  priority -  -  -  ?  ? sessions
 ";
         assert_eq!(out, want);
     }

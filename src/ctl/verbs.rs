@@ -146,7 +146,7 @@ pub fn action(verb: &Verb) -> Option<render::Action<'_>> {
         Verb::Commit { group } => Action::Committed(group),
         Verb::Uncommit { group } => Action::Plain(group, "restored the config's priorities"),
         Verb::Retry { group } => Action::Plain(group, "runs the gates of the failed switch again"),
-        Verb::Disconnect { group } => Action::Plain(group, "closed every proxied connection"),
+        Verb::Disconnect { group } => Action::Disconnected(group),
         Verb::Drain { group, target } => Action::TargetState(group, target, "drain"),
         Verb::Maintenance { group, target } => Action::TargetState(group, target, "maintenance"),
         Verb::Enable { group, target } => Action::TargetState(group, target, "enabled"),

@@ -99,6 +99,7 @@ pub fn snap(g: &GroupConfig, active: Vec<usize>) -> GroupSnap {
         targets: Vec::new(),
         last_change: None,
         pin: None,
+        failback_at: None,
         disconnect_gen: 0,
         held: None,
         changed: tokio::sync::watch::channel(0).1,

@@ -146,9 +146,21 @@ impl GroupState {
                 .collect(),
             last_change: self.last_change,
             pin: self.machine.pin(),
+            failback_at: self.machine.failback_due().map(wall_clock),
             disconnect_gen: self.disconnect_gen,
             held: self.held_snap(),
             changed: self.changed.subscribe(),
         }
+    }
+}
+
+/// `at` on the wall clock: readers outside this process need a time they can compare.
+fn wall_clock(at: tokio::time::Instant) -> std::time::SystemTime {
+    let now = tokio::time::Instant::now();
+    let wall = std::time::SystemTime::now();
+    if at >= now {
+        wall + (at - now)
+    } else {
+        wall - (now - at)
     }
 }

@@ -243,16 +243,23 @@ impl Machine {
             .iter()
             .filter(|t| t.flapping)
             .filter_map(|t| t.stable_since().map(|s| s + hold));
-        let failback = match (self.policy.failback, self.tier) {
-            (Failback::Auto, Some(current)) if self.pin.is_none() => Some(current),
-            _ => None,
+        calm.chain(self.failback_due()).min()
+    }
+
+    /// When an automatic failback will happen if nothing fails meanwhile: the end of the
+    /// running `failback_hold` of the soonest better target (`None`: no failback pending,
+    /// e.g. on the best tier, pinned, manual failback, or no better target up).
+    pub fn failback_due(&self) -> Option<Instant> {
+        let hold = self.policy.failback_hold;
+        let current = match (self.policy.failback, self.tier) {
+            (Failback::Auto, Some(current)) if self.pin.is_none() => current,
+            _ => return None,
         };
-        let failback = self
-            .targets
+        self.targets
             .iter()
-            .filter(move |t| failback.is_some_and(|c| t.priority < c) && t.up())
-            .filter_map(|t| t.stable_since().map(|s| s + hold));
-        calm.chain(failback).min()
+            .filter(|t| t.priority < current && t.up())
+            .filter_map(|t| t.stable_since().map(|s| s + hold))
+            .min()
     }
 
     fn tiers(&self) -> Vec<u32> {

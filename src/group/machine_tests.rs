@@ -315,15 +315,18 @@ fn a_failed_check_during_the_hold_restarts_it() {
     m.set_health(MAIN, Down, t0);
     m.set_health(MAIN, Up, t0 + Duration::from_secs(1));
     assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(31)));
+    assert_eq!(m.failback_due(), Some(t0 + Duration::from_secs(31)));
     // One failed check (or refused connect) that makes no verdict.
     m.note_failure(MAIN, t0 + Duration::from_secs(20));
     assert_eq!(m.next_deadline(), Some(t0 + Duration::from_secs(50)));
+    assert_eq!(m.failback_due(), Some(t0 + Duration::from_secs(50)));
     assert!(
         m.tick(t0 + Duration::from_secs(31)).is_none(),
         "not up for the hold"
     );
     let tr = m.tick(t0 + Duration::from_secs(50)).expect("failback");
     assert_eq!(tr.cause, Cause::Failback);
+    assert_eq!(m.failback_due(), None, "on the best tier: nothing pending");
 }
 
 /// A main that refuses for a moment in every few seconds: failures too short for a verdict

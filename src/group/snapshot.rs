@@ -90,6 +90,9 @@ pub struct GroupSnap {
     pub last_change: Option<Change>,
     /// The target an operator pinned the group to.
     pub pin: Option<usize>,
+    /// When the running `failback_hold` ends and traffic goes back to a better tier, if
+    /// nothing fails meanwhile (wall clock, for the API and the status page).
+    pub failback_at: Option<SystemTime>,
     /// Grows at every `disconnect` command: sessions started before it close.
     pub disconnect_gen: u64,
     /// A switch held for its gates (state `switching` or `switch_failed`).
@@ -172,6 +175,7 @@ impl GroupSnap {
             targets: Vec::new(),
             last_change: None,
             pin: None,
+            failback_at: None,
             disconnect_gen: 0,
             held: None,
             changed: watch::channel(0).1,

@@ -88,9 +88,19 @@ async fn failback_waits_a_whole_hold_after_the_last_failed_check() {
     report(&h, MAIN, false).await;
     assert_eq!(active(&r), [1], "failed over after fall = 2");
     report(&h, MAIN, true).await; // up at t=0: the hold would end at t=10 s
+    let pending = r.load_full();
+    let due = pending.groups[0].failback_at.expect("a failback pending");
+    let left = due.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(
+        left > Duration::from_secs(9),
+        "{left:?} left of a 10 s hold"
+    );
     advance(6).await;
     report(&h, MAIN, false).await; // t=6 s: one failure, no verdict: the hold restarts
     assert_eq!(r.load().groups[0].targets[0].health, Health::Up);
+    // Published again, so readers count down from the restarted hold, not the old one.
+    assert!(r.load().version > pending.version, "not published again");
+    assert!(r.load().groups[0].failback_at.is_some());
     report(&h, MAIN, true).await;
     // t=11 s: the first deadline fired early and found nothing to do.
     advance(5).await;
@@ -98,5 +108,10 @@ async fn failback_waits_a_whole_hold_after_the_last_failed_check() {
     // t=16 s: a whole hold since the failure.
     advance(5).await;
     assert_eq!(active(&r), [0], "failed back after the hold");
+    assert_eq!(
+        r.load().groups[0].failback_at,
+        None,
+        "nothing pending any more"
+    );
     cancel.cancel();
 }

@@ -27,9 +27,8 @@ impl Supervisor {
         if g.note_error(ti, (!r.ok).then_some(r.detail.as_str())) {
             self.touch(gi);
         }
-        let g = &mut self.groups[gi];
         if !r.ok {
-            g.machine.note_failure(ti, now);
+            self.note_failure(gi, ti, now);
         }
         let role_changed = r.role.is_some_and(|role| self.on_role(gi, ti, role, now));
         let g = &mut self.groups[gi];
@@ -81,13 +80,14 @@ impl Supervisor {
             return false;
         }
         let now = Instant::now();
-        let Some(g) = self.groups.get_mut(r.group) else {
+        let Some(g) = self.groups.get(r.group) else {
             return false;
         };
         if r.target >= g.counters.len() {
             return false;
         }
-        g.machine.note_failure(r.target, now);
+        self.note_failure(r.group, r.target, now);
+        let g = &mut self.groups[r.group];
         if g.counters[r.target].health() == Health::Down || !g.passive[r.target].record(now) {
             return false;
         }
@@ -103,6 +103,18 @@ impl Supervisor {
         );
         self.verdict(r.group, r.target, verdict, true, &detail, now);
         true
+    }
+
+    /// A failure without a verdict restarts the target's failback hold; when that moves a
+    /// pending failback, the group is published again so that readers (the API, the
+    /// status page) show the new countdown rather than a deadline that will not come.
+    fn note_failure(&mut self, gi: usize, ti: usize, now: Instant) {
+        let g = &mut self.groups[gi];
+        let due = g.machine.failback_due();
+        g.machine.note_failure(ti, now);
+        if due.is_some() && g.machine.failback_due() != due {
+            self.touch(gi);
+        }
     }
 
     /// A new verdict: logged, recorded, then decided on.

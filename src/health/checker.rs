@@ -321,7 +321,10 @@ impl Checker {
     pub(super) async fn round(&mut self) -> Option<CheckReport> {
         let (ok, detail, role) = match self.check_once().await {
             Outcome::Ok(role) => (true, String::new(), role),
-            Outcome::Failed(e) => (false, e, None),
+            Outcome::Failed(e) => {
+                self.stats.failed(e.clone(), std::time::SystemTime::now());
+                (false, e, None)
+            }
             Outcome::Local => return None,
         };
         Some(CheckReport {

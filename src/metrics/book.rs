@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The results a health check is counted under: `ok` or a `ProbeError::kind`.
 pub const CHECK_RESULTS: [&str; 9] = [
@@ -33,6 +33,18 @@ pub struct TargetStats {
     /// The last finished check's duration in nanoseconds (`NEVER` before the first).
     last_check_nanos: AtomicU64,
     dns_answers: AtomicU64,
+    /// Proxied sessions open to the target now, over every listener of its group.
+    sessions: AtomicU64,
+    /// The last failed check: what the status page and `ctl status` show beside the
+    /// health. Written once per failed check, read per view: a lock held for a copy.
+    last_error: Mutex<Option<CheckError>>,
+}
+
+/// A failed health check: the error as the checker worded it, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckError {
+    pub message: String,
+    pub at: SystemTime,
 }
 
 impl Default for TargetStats {
@@ -41,6 +53,8 @@ impl Default for TargetStats {
             checks: Default::default(),
             last_check_nanos: AtomicU64::new(NEVER),
             dns_answers: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         }
     }
 }
@@ -75,6 +89,35 @@ impl TargetStats {
 
     pub fn dns_answers(&self) -> u64 {
         self.dns_answers.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `message` as the target's last check error.
+    pub fn failed(&self, message: String, at: SystemTime) {
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some(CheckError { message, at });
+    }
+
+    pub fn last_error(&self) -> Option<CheckError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A proxied session to the target opened.
+    pub fn session_opened(&self) {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A proxied session to the target closed (never below zero).
+    pub fn session_closed(&self) {
+        let _ = self
+            .sessions
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    pub fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
     }
 }
 
@@ -200,6 +243,26 @@ mod tests {
         let fresh = target("book-test-g", "a");
         assert_eq!(fresh.checks(), [0; CHECK_RESULTS.len()]);
         assert_eq!(fresh.last_check(), None);
+    }
+
+    #[test]
+    fn sessions_and_the_last_error_are_kept_per_target() {
+        let s = target("book-test-s", "a");
+        assert_eq!((s.sessions(), s.last_error()), (0, None));
+        s.session_opened();
+        s.session_opened();
+        s.session_closed();
+        assert_eq!(s.sessions(), 1);
+        s.session_closed();
+        s.session_closed();
+        assert_eq!(s.sessions(), 0, "a count never goes below zero");
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(7);
+        s.failed("connection refused".into(), at);
+        s.failed("timed out".into(), at + Duration::from_secs(1));
+        let e = s.last_error().unwrap();
+        assert_eq!(e.message, "timed out");
+        assert_eq!(e.at, at + Duration::from_secs(1));
+        retain(|g, _| g != "book-test-s");
     }
 
     #[test]

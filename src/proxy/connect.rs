@@ -168,6 +168,7 @@ mod tests {
                 .collect(),
             last_change: None,
             pin: None,
+            failback_at: None,
             disconnect_gen: 0,
             held: None,
             changed: tokio::sync::watch::channel(0).1,

@@ -46,6 +46,8 @@ pub struct TargetMetrics {
     pub to_target: Counter,
     pub to_client: Counter,
     pub connect_duration: Histogram,
+    /// Where the open sessions are counted for the API and the status page.
+    pub book: Arc<crate::metrics::book::TargetStats>,
 }
 
 impl TargetMetrics {
@@ -66,6 +68,7 @@ impl TargetMetrics {
             to_target: counter!(m::PROXY_BYTES_TOTAL, &with("direction", "to_target")),
             to_client: counter!(m::PROXY_BYTES_TOTAL, &with("direction", "to_client")),
             connect_duration: histogram!(m::PROXY_CONNECT_DURATION, &labels),
+            book: crate::metrics::book::target(group, target),
         }
     }
 }
@@ -226,7 +229,9 @@ async fn handle(client: TcpStream, ctx: &ListenerCtx, kill: CancellationToken) {
     drop(snap);
     tm.ok.increment(1);
     tm.active.increment(1.0);
+    tm.book.session_opened();
     session::relay(client, server, ctx, tm, &key, kill).await;
+    tm.book.session_closed();
     tm.active.decrement(1.0);
 }
 

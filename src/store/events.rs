@@ -40,6 +40,9 @@ pub struct EventLog {
     /// Lines of the file that were not events, at open.
     bad_lines: u64,
     inner: Mutex<Inner>,
+    /// The id of the last event recorded: what a live reader (the status page's stream)
+    /// waits on instead of polling.
+    recorded: tokio::sync::watch::Sender<u64>,
 }
 
 struct Inner {
@@ -113,6 +116,7 @@ impl EventLog {
             capacity,
             bad_lines,
             inner: Mutex::new(inner),
+            recorded: tokio::sync::watch::Sender::new(next_id.saturating_sub(1)),
         }
     }
 
@@ -155,7 +159,14 @@ impl EventLog {
         if let Some(why) = refused {
             inner.not_written(why, at);
         }
+        drop(inner);
+        self.recorded.send_replace(event.id);
         event
+    }
+
+    /// Wakes at every event recorded from now on (the value: the last event's id).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.recorded.subscribe()
     }
 
     /// Events of one group (or all), oldest first, at most `limit`: the first ones after

@@ -25,3 +25,4 @@ mod packaging;
 mod proxy;
 mod roles;
 mod scale;
+mod status_page;

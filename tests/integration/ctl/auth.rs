@@ -61,7 +61,10 @@ async fn tokens_and_roles() {
         .await
         .ok()
         .stdout;
-    assert!(target_line(&table, "main").ends_with("active"), "{table}");
+    assert!(
+        target_line(&table, "main").ends_with("active  0 sessions"),
+        "{table}"
+    );
     let out = ctl(&f, &["--token", READ_SECRET, "switch", "app", "backup"])
         .await
         .failed(1);

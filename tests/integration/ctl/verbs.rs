@@ -17,7 +17,7 @@ async fn status_switch_release_and_refusals() {
     let table = out.stdout.as_str();
     assert_eq!(
         words(table.lines().next().unwrap()),
-        ["GROUP", "STATE", "EPOCH", "ACTIVE", "LAST", "CHANGE"],
+        ["GROUP", "STATE", "EPOCH", "ACTIVE", "FAILBACK", "LAST", "CHANGE"],
         "{table}"
     );
     assert!(
@@ -37,7 +37,9 @@ async fn status_switch_release_and_refusals() {
             "1",
             "up",
             "enabled",
-            "active"
+            "active",
+            "0",
+            "sessions"
         ]
     );
     assert_eq!(
@@ -49,7 +51,9 @@ async fn status_switch_release_and_refusals() {
             "2",
             "up",
             "enabled",
-            "idle"
+            "idle",
+            "0",
+            "sessions"
         ]
     );
 
@@ -77,7 +81,7 @@ async fn status_switch_release_and_refusals() {
     );
     let table = ctl(&f, &["status", "app"]).await.ok().stdout;
     assert!(table.contains(" backup (pinned) "), "{table}");
-    assert_eq!(words(target_line(&table, "main")).last(), Some(&"idle"));
+    assert_eq!(words(target_line(&table, "main"))[6], "idle");
 
     let out = ctl(&f, &["release", "app"]).await.ok();
     assert!(
@@ -126,7 +130,7 @@ async fn status_switch_release_and_refusals() {
     );
     let table = ctl(&f, &["status"]).await.ok().stdout;
     assert_eq!(
-        words(target_line(&table, "backup"))[4..],
+        words(target_line(&table, "backup"))[4..7],
         ["down", "enabled", "active"]
     );
 
@@ -155,7 +159,7 @@ async fn target_states_failback_commit_events_reload() {
     );
     let table = ctl(&f, &["status"]).await.ok().stdout;
     assert_eq!(
-        words(target_line(&table, "main"))[4..],
+        words(target_line(&table, "main"))[4..7],
         ["up", "drain", "idle"]
     );
 
@@ -198,7 +202,7 @@ async fn target_states_failback_commit_events_reload() {
     let out = ctl(&f, &["disconnect", "app"]).await.ok();
     assert!(
         out.stdout
-            .starts_with("app: closed every proxied connection; active: main"),
+            .starts_with("app: closed 0 proxied sessions; active: main"),
         "{out:#?}"
     );
 
@@ -271,4 +275,49 @@ async fn target_states_failback_commit_events_reload() {
         "{out:#?}"
     );
     assert_eq!(active(&f.group("app").await), ["backup"]);
+}
+
+/// What the status page shows, ctl shows too: open sessions per target, the last failed
+/// check, the failback countdown; and disconnect says how many sessions it closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_sessions_errors_and_countdown_disconnect_counts() {
+    let extra = "failback = \"auto\"\nfailback_hold = \"3s\"";
+    let (f, mut main, _backup) = start_two_stacks(extra, "", None).await;
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let s = tokio::net::TcpStream::connect(f.proxy("app"))
+            .await
+            .unwrap();
+        sessions.push(s);
+    }
+    eventually(Duration::from_secs(5), "2 sessions on main", || async {
+        let table = ctl(&f, &["status"]).await.ok().stdout;
+        target_line(&table, "main")
+            .ends_with("active  2 sessions")
+            .then_some(())
+    })
+    .await;
+    let out = ctl(&f, &["disconnect", "app"]).await.ok();
+    assert!(
+        out.stdout
+            .starts_with("app: closed 2 proxied sessions; active: main"),
+        "{out:#?}"
+    );
+
+    main.stop();
+    f.wait_group("app", Duration::from_secs(10), "failover", |g| {
+        active(g) == ["backup"]
+    })
+    .await;
+    main.restart();
+    let table = eventually(Duration::from_secs(10), "failback countdown", || async {
+        let table = ctl(&f, &["status"]).await.ok().stdout;
+        table.lines().nth(1)?.contains("auto in ").then_some(table)
+    })
+    .await;
+    let line = target_line(&table, "main");
+    assert!(
+        line.contains("last error ") && line.contains("refused"),
+        "{table}"
+    );
 }
