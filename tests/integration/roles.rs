@@ -260,10 +260,12 @@ async fn role_redis_replica_takes_traffic_after_replicaof_no_one() {
         .collect();
     for want in [
         [
-            "main", MAIN, "priority", "1", "up", "enabled", "active", "role", "primary",
+            "main", MAIN, "priority", "1", "up", "enabled", "active", "0", "sessions", "role",
+            "primary",
         ],
         [
-            "backup", BACKUP, "priority", "2", "standby", "enabled", "idle", "role", "standby",
+            "backup", BACKUP, "priority", "2", "standby", "enabled", "idle", "0", "sessions",
+            "role", "standby",
         ],
     ] {
         assert!(
