@@ -24,6 +24,31 @@ pub(super) fn stage(scope: &str, raw: Option<&str>) -> Result<HookStage> {
     }
 }
 
+pub(super) fn await_role(
+    scope: &str,
+    stage: HookStage,
+    raw: Option<&str>,
+) -> Result<Option<crate::vocab::Role>> {
+    let Some(name) = raw else {
+        return Ok(None);
+    };
+    if stage != HookStage::Before {
+        return Err(ConfigError::new(
+            scope,
+            "await_role belongs to a gate: set stage = \"before\" (an after-hook cannot hold traffic)",
+        ));
+    }
+    match name {
+        "primary" => Ok(Some(crate::vocab::Role::Primary)),
+        other => Err(ConfigError::new(
+            scope,
+            format!(
+                "await_role {other:?} is not \"primary\" (the role a switch's target must reach)"
+            ),
+        )),
+    }
+}
+
 pub(super) fn retries(scope: &str, raw: Option<u32>) -> Result<u32> {
     let n = raw.unwrap_or(0);
     if n > MAX_RETRIES {
@@ -110,6 +135,12 @@ mod tests {
             ("on = [\"failover\"]\nretries = 11\ncommand = [\"/bin/true\"]",
              "group \"web\": hook 1: retries (11) must be at most 10"),
             ("command = [\"/bin/true\"]", "group \"web\": hook 1: on is required"),
+            ("on = [\"failover\"]\nawait_role = \"primary\"\ncommand = [\"/bin/true\"]",
+             "hook 1: await_role belongs to a gate"),
+            ("stage = \"before\"\nawait_role = \"leader\"\ncommand = [\"/bin/true\"]",
+             "hook 1: await_role \"leader\" is not \"primary\""),
+            ("stage = \"before\"\nawait_role = \"primary\"\ncommand = [\"/bin/true\"]",
+             "group \"web\": hook 1: await_role needs a role check"),
         ];
         for (hook, want) in cases {
             let err = parse(hook).unwrap_err();

@@ -44,11 +44,13 @@ fn validate_hook(scope: &str, position: usize, raw: RawHook) -> Result<HookConfi
         timeout,
         stage,
         retries,
+        await_role,
     } = raw;
     let name = name.unwrap_or_else(|| format!("hook-{position}"));
     check_label_name(scope, "name", &name)?;
     let stage = gate_rules::stage(scope, stage.as_deref())?;
     let retries = gate_rules::retries(scope, retries)?;
+    let await_role = gate_rules::await_role(scope, stage, await_role.as_deref())?;
     let on = match (stage, on) {
         (HookStage::Before, on) => gate_rules::directions(scope, on)?,
         (HookStage::After, Some(on)) => triggers(scope, on)?,
@@ -96,6 +98,7 @@ fn validate_hook(scope: &str, position: usize, raw: RawHook) -> Result<HookConfi
         timeout,
         stage,
         retries,
+        await_role,
     })
 }
 
@@ -265,6 +268,7 @@ timeout = "2s"
                     timeout: Duration::from_secs(10),
                     stage: HookStage::After,
                     retries: 0,
+                    await_role: None,
                 },
                 HookConfig {
                     name: "notify".into(),
@@ -278,6 +282,7 @@ timeout = "2s"
                     timeout: Duration::from_secs(2),
                     stage: HookStage::After,
                     retries: 0,
+                    await_role: None,
                 },
             ]
         );

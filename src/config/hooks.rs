@@ -17,6 +17,9 @@ pub struct HookConfig {
     pub stage: HookStage,
     /// Runs again this many times after a failure (at most 10), each under `timeout`.
     pub retries: u32,
+    /// A gate only: after its action, it waits (within its timeout) until every target
+    /// traffic moves to reports this role in its role check.
+    pub await_role: Option<crate::vocab::Role>,
 }
 
 /// When a hook runs relative to the traffic switch.

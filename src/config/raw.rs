@@ -290,6 +290,8 @@ pub struct RawHook {
     pub stage: Option<String>,
     /// Runs again after a failure, up to this many times; default 0.
     pub retries: Option<u32>,
+    /// A gate that then waits until the switch's target reports this role (`"primary"`).
+    pub await_role: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -265,6 +265,17 @@ fn validate_group(raw: RawGroup, dns: Option<&DnsConfig>) -> Result<GroupConfig>
     let targets = validate_targets(&scope, targets)?;
     let health = validate_health(&scope, health, &listeners)?;
     let hooks = validate_hooks(&scope, hooks)?;
+    if let Some(i) = hooks.iter().position(|h| h.await_role.is_some()) {
+        if !health.kind.is_role_check() {
+            return Err(ConfigError::new(
+                format!("{scope}: hook {}", i + 1),
+                format!(
+                    "await_role needs a role check in [group.health] (kind = \"postgres\" or \"redis\"), not kind = {:?}",
+                    health.kind.name()
+                ),
+            ));
+        }
+    }
     Ok(GroupConfig {
         name,
         dns_name,

@@ -389,7 +389,8 @@ impl Machine {
                 (choice, active)
             }
         };
-        if let Some(held) = self.hold(choice.tier, &active, cause.unwrap_or(choice.cause)) {
+        let cause = cause.unwrap_or(choice.cause);
+        if let Some(held) = self.hold(choice.tier, &active, cause, choice.all_down) {
             return held;
         }
         let edge = match (self.all_down, choice.all_down) {
@@ -409,7 +410,7 @@ impl Machine {
         Some(Transition {
             from,
             to: active,
-            cause: cause.unwrap_or(choice.cause),
+            cause,
             epoch: self.epoch,
             from_tier,
             to_tier: choice.tier,

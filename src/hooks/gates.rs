@@ -65,6 +65,44 @@ fn gates_for(snapshot: &SnapshotReader, run: &GateRun) -> Option<Vec<HookConfig>
     Some(gates.cloned().collect())
 }
 
+/// Until every target of `run` reports `role` in its role check, or `deadline`.
+async fn wait_role(
+    snapshot: &SnapshotReader,
+    run: &GateRun,
+    role: crate::vocab::Role,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    loop {
+        let snap = snapshot.load_full();
+        let g = snap
+            .group(&run.group)
+            .ok_or("the group was removed by a reload")?;
+        let behind: Vec<String> = run
+            .to
+            .iter()
+            .filter_map(|name| {
+                let i = g.target_index(name)?;
+                let now = g.targets[i].role;
+                (now != Some(role)).then(|| {
+                    let now = now.map_or("unknown", |r| r.as_str());
+                    format!("{name} is {now}")
+                })
+            })
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "not {} within the gate's timeout ({})",
+                role.as_str(),
+                behind.join(", ")
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn gate_run(
     run: GateRun,
     snapshot: SnapshotReader,
@@ -102,7 +140,16 @@ async fn gate_run(
                 try_no,
             };
             supervisor.gate(report(step)).await;
-            let r = run_hook(gate, &event).await;
+            let started = tokio::time::Instant::now();
+            let mut r = run_hook(gate, &event).await;
+            if let (true, Some(role)) = (r.ok, gate.await_role) {
+                let deadline = started + gate.timeout;
+                if let Err(why) = wait_role(&snapshot, &run, role, deadline).await {
+                    r.ok = false;
+                    r.detail = format!("{}; {why}", r.detail);
+                }
+                r.duration_ms = started.elapsed().as_millis() as u64;
+            }
             crate::metrics::book::hook(&run.group, &r.hook).ran(r.ok);
             let details = json!({
                 "hook": r.hook, "stage": "before", "ok": r.ok, "detail": r.detail,

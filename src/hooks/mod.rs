@@ -151,6 +151,7 @@ pub(crate) mod test_support {
             timeout: Duration::from_millis(ms),
             stage: crate::config::HookStage::After,
             retries: 0,
+            await_role: None,
         }
     }
 }

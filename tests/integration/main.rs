@@ -24,5 +24,6 @@ mod monitoring_kit;
 mod packaging;
 mod proxy;
 mod roles;
+mod runbook;
 mod scale;
 mod status_page;

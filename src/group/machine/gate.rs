@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use super::{AllDownEdge, Machine, Transition};
 use crate::group::Cause;
 
-/// A switch decided and held for its gates.
+/// A switch decided and held for its gates (also the promotion of a standby, when only a
+/// primary may take traffic and no primary is left: see `hold`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldSwitch {
     pub to: Vec<usize>,
@@ -79,10 +80,25 @@ impl Machine {
         tier: Option<u32>,
         active: &[usize],
         cause: Cause,
+        all_down: bool,
     ) -> Option<Option<Transition>> {
         if !self.policy.gated || self.forcing {
             return None;
         }
+        // Nothing may serve, but a standby is reachable where only a primary may take
+        // traffic (`role = "primary"`): the gates are there to promote it.
+        let promote = match self.best_candidate() {
+            Some(c) if all_down && self.targets[c].barred_standby() => Some(c),
+            _ => None,
+        };
+        let candidate;
+        let (tier, active) = match promote {
+            Some(c) => {
+                candidate = [c];
+                (Some(self.targets[c].priority), &candidate[..])
+            }
+            None => (tier, active),
+        };
         match &self.gate {
             Gate::Running(_) => return Some(None),
             // What failed is still what the rules want: it waits for an operator.

@@ -110,6 +110,7 @@ fn webhook(name: &str, url: WebhookUrl, ms: u64) -> HookConfig {
         timeout: Duration::from_millis(ms),
         stage: crate::config::HookStage::After,
         retries: 0,
+        await_role: None,
     }
 }
 

@@ -114,7 +114,7 @@ impl Postgres {
         format!("{}:{}", self.ip, self.port).parse().unwrap()
     }
 
-    fn data(&self) -> PathBuf {
+    pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 

@@ -146,3 +146,25 @@ fn without_gates_nothing_is_held() {
     let t = m.set_health(MAIN, Health::Down, Instant::now());
     assert_eq!(t.unwrap().to, vec![BACKUP]);
 }
+
+#[test]
+fn with_only_a_standby_left_the_gates_run_to_promote_it() {
+    let mut m = gated().with_primary_only(true);
+    let now = Instant::now();
+    m.set_role(MAIN, crate::group::Role::Primary, now);
+    m.set_role(BACKUP, crate::group::Role::Standby, now);
+    assert_eq!(m.active(), &[MAIN]);
+    // The primary dies: the standby may not take traffic, but the gates may promote it.
+    assert!(m.set_health(MAIN, Health::Down, now).is_none());
+    assert_eq!(m.status(), GroupStatus::Switching);
+    let a = attempt(&m);
+    // Promoted (its check says so) while the gates still run: they decide when.
+    assert!(m
+        .set_role(BACKUP, crate::group::Role::Primary, now)
+        .is_none());
+    let t = m
+        .gates_passed(a)
+        .expect("traffic moves to the promoted target");
+    assert_eq!(t.to, vec![BACKUP]);
+    assert_eq!(m.status(), GroupStatus::FailedOver);
+}
