@@ -216,16 +216,16 @@ app    failed_over  3      backup (pinned)  auto in 12 s  manual at 1970-01-01T0
             "last_change": null,
             "targets": [
                 { "name": "main", "address": "127.0.0.2", "priority": 1, "health": "down",
-                  "admin_state": "enabled", "active": true, "role": null },
+                  "admin_state": "enabled", "active": true, "role": null, "sessions": 0 },
                 { "name": "backup", "address": "127.0.0.3", "priority": 2, "health": "standby",
-                  "admin_state": "enabled", "active": false, "role": "standby" },
+                  "admin_state": "enabled", "active": false, "role": "standby", "sessions": 0 },
             ],
         });
         let want = "\
-GROUP  STATE     EPOCH  ACTIVE  LAST CHANGE
-db     all_down  2      main    -
-  main    127.0.0.2  priority 1  down     enabled  active
-  backup  127.0.0.3  priority 2  standby  enabled  idle    role standby
+GROUP  STATE     EPOCH  ACTIVE  FAILBACK  LAST CHANGE
+db     all_down  2      main    -         -
+  main    127.0.0.2  priority 1  down     enabled  active  0 sessions
+  backup  127.0.0.3  priority 2  standby  enabled  idle    0 sessions  role standby
 ";
         assert_eq!(status(&[g]), want);
     }
