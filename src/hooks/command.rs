@@ -47,6 +47,9 @@ pub(super) async fn run(argv: &[String], event: &HookEvent, timeout: Duration) -
         .env("EPOCH", event.epoch.to_string())
         .env("TRIGGER", event.trigger.as_str())
         .env("ACTOR", event.actor.as_deref().unwrap_or_default())
+        .env("FROM_ADDRESS", &event.from_address)
+        .env("TO_ADDRESS", &event.to_address)
+        .env("CHECK_PORT", event.check_port.to_string())
         .kill_on_drop(true)
         .process_group(0);
     let mut child = match cmd.spawn() {

@@ -59,8 +59,8 @@ async fn runner(
             continue;
         };
         // The hooks of the config in effect now (a reload may have changed them).
-        let hooks = match snapshot.load().group(&group) {
-            Some(g) => g.config.hooks.clone(),
+        let config = match snapshot.load().group(&group) {
+            Some(g) => g.config.clone(),
             None => {
                 // Removed by a reload: nothing of it runs any more.
                 queue.forget(&group);
@@ -68,6 +68,7 @@ async fn runner(
             }
         };
         let after = crate::config::HookStage::After;
+        let hooks = &config.hooks;
         if !hooks
             .iter()
             .any(|h| h.stage == after && h.on.contains(&trigger))
@@ -90,10 +91,14 @@ async fn runner(
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
             actor: notice.actor,
-        };
+            from_address: String::new(),
+            to_address: String::new(),
+            check_port: 0,
+        }
+        .locate(&config);
         let results = tokio::select! {
             _ = stop.cancelled() => return,
-            r = run_hooks(&hooks, &event) => r,
+            r = run_hooks(hooks, &event) => r,
         };
         for r in results {
             crate::metrics::book::hook(&event.group, &r.hook).ran(r.ok);

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{run_hook, HookEvent};
-use crate::config::{HookConfig, HookStage};
+use crate::config::{GroupConfig, HookConfig, HookStage};
 use crate::group::gates::{GateProgress, GateReport, GateRun};
 use crate::group::snapshot::SnapshotReader;
 use crate::group::supervisor::SupervisorHandle;
@@ -53,8 +53,12 @@ pub async fn run(
     }
 }
 
-/// The gates of `run`'s group that guard its direction, in file order.
-fn gates_for(snapshot: &SnapshotReader, run: &GateRun) -> Option<Vec<HookConfig>> {
+/// The gates of `run`'s group that guard its direction, in file order, and the group's
+/// config they run with.
+fn gates_for(
+    snapshot: &SnapshotReader,
+    run: &GateRun,
+) -> Option<(Vec<HookConfig>, Arc<GroupConfig>)> {
     let snap = snapshot.load();
     let g = snap.group(&run.group)?;
     let gates = g
@@ -62,7 +66,7 @@ fn gates_for(snapshot: &SnapshotReader, run: &GateRun) -> Option<Vec<HookConfig>
         .hooks
         .iter()
         .filter(|h| h.stage == HookStage::Before && h.on.contains(&run.direction));
-    Some(gates.cloned().collect())
+    Some((gates.cloned().collect(), g.config.clone()))
 }
 
 /// Until every target of `run` reports `role` in its role check, or `deadline`.
@@ -110,7 +114,7 @@ async fn gate_run(
     events: Arc<EventLog>,
 ) {
     // A group a reload removed: nothing to run, nobody to tell.
-    let Some(gates) = gates_for(&snapshot, &run) else {
+    let Some((gates, config)) = gates_for(&snapshot, &run) else {
         return;
     };
     let report = |progress| GateReport {
@@ -129,7 +133,11 @@ async fn gate_run(
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
         actor: None,
-    };
+        from_address: String::new(),
+        to_address: String::new(),
+        check_port: 0,
+    }
+    .locate(&config);
     for (i, gate) in gates.iter().enumerate() {
         let mut last = None;
         for try_no in 1..=gate.retries + 1 {

@@ -37,6 +37,33 @@ pub struct HookEvent {
     pub at_unix: f64,
     /// The operator (token name) for admin actions; `None` for health-caused events.
     pub actor: Option<String>,
+    /// The config's address of the first target in `from` / `to` (an IP, IPs
+    /// comma-separated, or a host name; empty when there is none): what a gate that fences
+    /// the old main or promotes the new one acts on.
+    #[serde(default)]
+    pub from_address: String,
+    #[serde(default)]
+    pub to_address: String,
+    /// The port of the group's health checks (with a role check, the database's own port).
+    #[serde(default)]
+    pub check_port: u16,
+}
+
+impl HookEvent {
+    /// Fills in the addresses and the check port from the group's config.
+    pub(crate) fn locate(mut self, group: &crate::config::GroupConfig) -> HookEvent {
+        let address = |names: &[String]| {
+            names
+                .first()
+                .and_then(|n| group.targets.iter().find(|t| &t.name == n))
+                .map(|t| t.address.to_string())
+                .unwrap_or_default()
+        };
+        self.from_address = address(&self.from);
+        self.to_address = address(&self.to);
+        self.check_port = group.health.port;
+        self
+    }
 }
 
 /// How one hook went, for the event history and the logs.
@@ -140,6 +167,9 @@ pub(crate) mod test_support {
             epoch: 7,
             at_unix: 1_700_000_000.25,
             actor: None,
+            from_address: "10.0.0.2".into(),
+            to_address: "10.0.0.3".into(),
+            check_port: 5432,
         }
     }
 
@@ -170,7 +200,8 @@ mod tests {
         let file = dir.path().join("runbook.log");
         let script = |tag: &str| {
             format!(
-                "echo {tag} $GROUP $FROM $TO $CAUSE $EPOCH $TRIGGER \"[$ACTOR]\" >> '{}'",
+                "echo {tag} $GROUP $FROM $TO $CAUSE $EPOCH $TRIGGER \"[$ACTOR]\" \
+                 $FROM_ADDRESS $TO_ADDRESS $CHECK_PORT >> '{}'",
                 file.display()
             )
         };
@@ -196,8 +227,8 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(
             text,
-            "first web main backup,dr health 7 failover []\n\
-             second web main backup,dr health 7 failover []\n"
+            "first web main backup,dr health 7 failover [] 10.0.0.2 10.0.0.3 5432\n\
+             second web main backup,dr health 7 failover [] 10.0.0.2 10.0.0.3 5432\n"
         );
 
         // Another trigger picks other hooks; the actor is passed when there is one.
@@ -209,7 +240,10 @@ mod tests {
         assert_eq!(results[0].hook, "first");
         let text = std::fs::read_to_string(&file).unwrap();
         let last = text.lines().last().unwrap();
-        assert_eq!(last, "first web main backup,dr commit 7 commit [ops-alice]");
+        assert_eq!(
+            last,
+            "first web main backup,dr commit 7 commit [ops-alice] 10.0.0.2 10.0.0.3 5432"
+        );
 
         // A trigger no hook names runs nothing.
         assert!(run_hooks(&hooks, &event(Recovered)).await.is_empty());
@@ -258,7 +292,8 @@ mod tests {
             serde_json::json!({
                 "group": "web", "trigger": "target_state", "from": ["main"],
                 "to": ["backup", "dr"], "cause": "health", "epoch": 7,
-                "at_unix": 1_700_000_000.25, "actor": "ops"
+                "at_unix": 1_700_000_000.25, "actor": "ops", "from_address": "10.0.0.2",
+                "to_address": "10.0.0.3", "check_port": 5432
             })
         );
         let back: HookEvent = serde_json::from_value(json).unwrap();

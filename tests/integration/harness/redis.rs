@@ -72,6 +72,8 @@ impl Redis {
             .arg(format!(">{REDIS_ACL_PASSWORD}"))
             .args(["+role", "+@connection"])
             .args(["--save", "", "--appendonly", "no"])
+            // A replica in sync at once, not after the default 5 s wait for more replicas.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--daemonize", "no"]);
@@ -120,20 +122,26 @@ pub fn command_at(
     password: &str,
     args: &[&str],
 ) -> redis::RedisResult<redis::Value> {
+    let mut con = connect_at(addr, password)?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut con)
+}
+
+/// A new connection to `addr`, after `AUTH password`; every step bounded by 2 s.
+pub fn connect_at(addr: SocketAddr, password: &str) -> redis::RedisResult<redis::Connection> {
     use redis::IntoConnectionInfo;
     let info = redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
         .into_connection_info()?
         .set_redis_settings(redis::RedisConnectionInfo::default().set_password(password));
     let client = redis::Client::open(info)?;
     let timeout = Some(Duration::from_secs(2));
-    let mut con = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    let con = client.get_connection_with_timeout(Duration::from_secs(2))?;
     con.set_read_timeout(timeout)?;
     con.set_write_timeout(timeout)?;
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut con)
+    Ok(con)
 }
 
 impl Drop for Redis {

@@ -97,22 +97,7 @@ async fn runbook_postgres_failover_through_a_promote_gate() {
     primary.stop();
     let stopped = t0.elapsed();
     // The gate runs (visible as switching), then traffic moves to the promoted replica.
-    let mut switching: Option<Duration> = None;
-    let moved = loop {
-        let g = f.group("db").await;
-        if g["state"] == "switching" && switching.is_none() {
-            switching = Some(t0.elapsed());
-        }
-        if active(&g) == ["backup"] {
-            break t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() - stopped < Duration::from_secs(20),
-            "not moved: {g}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let switching = switching.expect("the API showed switching");
+    let (switching, moved) = super::switching_then_moved(&f, "db", t0, stopped).await;
     eventually(
         Duration::from_secs(10),
         "a write after the failover",
