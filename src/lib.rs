@@ -27,4 +27,5 @@ mod sockets;
 pub mod store;
 mod tcp;
 pub mod tls_client;
+mod tokens;
 mod vocab;

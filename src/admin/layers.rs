@@ -16,9 +16,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Tokens;
 use super::error;
 use crate::config::Role;
+use crate::tokens::Tokens;
 
 /// Bodies beyond this are refused (413) before they are read.
 pub const BODY_LIMIT: usize = 64 * 1024;

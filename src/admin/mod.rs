@@ -41,8 +41,7 @@ use crate::group::snapshot::SnapshotReader;
 use crate::group::supervisor::SupervisorHandle;
 use crate::reconfig::ReloadHandle;
 use crate::store::events::EventLog;
-
-pub use auth::Tokens;
+use crate::tokens::Tokens;
 
 #[derive(Clone)]
 pub struct AdminCtx {

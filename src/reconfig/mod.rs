@@ -25,12 +25,12 @@ use tracing::{info, warn};
 
 pub use listeners::{Listeners, ProxyRuntime};
 
-use crate::admin::Tokens;
 use crate::config::Config;
 use crate::group::supervisor::{Command, ReloadPlan, SupervisorHandle};
 use crate::health::checker::Checkers;
 use crate::metrics as m;
 use crate::store::events::EventLog;
+use crate::tokens::Tokens;
 
 /// Reloads queue here; one runs at a time.
 const QUEUE: usize = 16;

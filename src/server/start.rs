@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admin::{self, AdminCtx, Tokens};
+use crate::admin::{self, AdminCtx};
 use crate::config::Config;
 use crate::critical::Subsystems;
 use crate::dns;
@@ -23,6 +23,7 @@ use crate::reconfig::{self, Listeners, ProxyRuntime, Reconfig, ReloadHandle};
 use crate::runtime_thread::RuntimeThreads;
 use crate::store::events::EventLog;
 use crate::store::{with_suffix, StateFile};
+use crate::tokens::Tokens;
 
 /// What the subsystems of one run are started under.
 pub(super) struct Scope {

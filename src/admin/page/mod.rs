@@ -25,10 +25,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::auth::Denied;
 use super::AdminCtx;
 use crate::config::Role;
 use crate::store::events::Event;
+use crate::tokens::Denied;
 
 pub use explain::explain;
 pub use stream::stream;
