@@ -70,13 +70,9 @@ pub use super::transition::{AllDownEdge, Transition};
 
 /// What role checks tell the machine (`machine/roles.rs`).
 mod roles;
-
-/// The tier the rules pick, and why.
-struct Choice {
-    tier: Option<u32>,
-    cause: Cause,
-    all_down: bool,
-}
+/// Which tier the rules pick (`machine/tiers.rs`).
+mod tiers;
+use tiers::Choice;
 
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -262,107 +258,6 @@ impl Machine {
             .min()
     }
 
-    fn tiers(&self) -> Vec<u32> {
-        let mut p: Vec<u32> = self.targets.iter().map(|t| t.priority).collect();
-        p.sort_unstable();
-        p.dedup();
-        p
-    }
-
-    fn tier_members(&self, priority: u32) -> Vec<usize> {
-        (0..self.targets.len())
-            .filter(|&i| self.targets[i].priority == priority)
-            .collect()
-    }
-
-    fn tier_has(&self, priority: u32, pred: impl Fn(&TargetState) -> bool) -> bool {
-        self.targets
-            .iter()
-            .any(|t| t.priority == priority && pred(t))
-    }
-
-    /// The targets of a tier that take traffic; for a tier kept while all is down, all of
-    /// its enabled targets (or every target, if an operator disabled them all), but never
-    /// a standby that `role = "primary"` bars (a tier of standbys alone serves nothing).
-    fn serving_members(&self, priority: u32) -> Vec<usize> {
-        let mut members = self.tier_members(priority);
-        members.retain(|&i| !self.targets[i].barred_standby());
-        let serving: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| self.targets[i].serving())
-            .collect();
-        if !serving.is_empty() {
-            return serving;
-        }
-        let enabled: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| self.targets[i].enabled())
-            .collect();
-        if enabled.is_empty() {
-            members
-        } else {
-            enabled
-        }
-    }
-
-    /// A target of the tier has been up, without one failed check or refused connect,
-    /// for the whole hold.
-    fn held_up(&self, priority: u32, now: Instant) -> bool {
-        let hold = self.policy.failback_hold;
-        self.targets.iter().any(|t| {
-            t.priority == priority
-                && t.up()
-                && t.stable_since()
-                    .is_some_and(|s| now.duration_since(s) >= hold)
-        })
-    }
-
-    /// Picks the tier that should be active now, and why.
-    fn choose(&self, now: Instant) -> Choice {
-        let choice = |tier, cause, all_down| Choice {
-            tier,
-            cause,
-            all_down,
-        };
-        let tiers = self.tiers();
-        let current_ok = self
-            .tier
-            .is_some_and(|p| self.tier_has(p, TargetState::serving));
-        if let (true, Some(current)) = (current_ok, self.tier) {
-            if self.policy.failback == Failback::Auto {
-                if let Some(&better) = tiers
-                    .iter()
-                    .take_while(|&&p| p < current)
-                    .find(|&&p| self.held_up(p, now))
-                {
-                    return choice(Some(better), Cause::Failback, false);
-                }
-            }
-            return choice(Some(current), Cause::Health, false);
-        }
-        let best_up = tiers
-            .iter()
-            .copied()
-            .find(|&p| self.tier_has(p, TargetState::up));
-        let best_unknown = || {
-            tiers
-                .iter()
-                .copied()
-                .find(|&p| self.tier_has(p, TargetState::serving))
-        };
-        match best_up.or_else(best_unknown) {
-            Some(p) => choice(Some(p), Cause::Health, false),
-            None => match self.policy.all_down {
-                AllDown::FailStatic => {
-                    choice(self.tier.or(tiers.first().copied()), Cause::Health, true)
-                }
-                AllDown::FailClosed => choice(None, Cause::Health, true),
-            },
-        }
-    }
-
     fn evaluate(&mut self, now: Instant) -> Option<Transition> {
         self.evaluate_as(now, None)
     }
@@ -420,11 +315,9 @@ impl Machine {
 }
 
 mod gate;
-#[path = "operate.rs"]
 mod operate;
 pub use gate::{Gate, HeldSwitch, SavedSwitch};
 pub use operate::Decision;
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;

@@ -406,5 +406,4 @@ pub(super) fn routes(checks: &[Vec<CheckId>]) -> HashMap<CheckId, (usize, usize)
 }
 
 #[cfg(test)]
-#[path = "supervisor_tests.rs"]
 mod tests;
