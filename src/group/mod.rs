@@ -1,6 +1,7 @@
 //! Group state: the pure failover state machine, the snapshot every reader serves from,
 //! and the supervisor, the single writer that turns health verdicts into new snapshots.
 
+mod announce;
 pub mod cluster_link;
 mod commands;
 pub mod gates;

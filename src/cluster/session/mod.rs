@@ -23,8 +23,11 @@ use tracing::{info, warn};
 
 mod commands;
 mod keys;
+mod lease;
 
 pub(super) use keys::Keys;
+
+use lease::{margin_of, take_lease};
 
 use super::status::StatusWriter;
 use super::sync::{self, Sync};
@@ -33,59 +36,6 @@ use crate::group::cluster_link::Role;
 
 fn e(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
     move |err| format!("etcd: {what}: {err}")
-}
-
-/// A lease held: its keep-alive stream, the send times of renewals not yet acknowledged,
-/// and until when it surely lives.
-struct Held {
-    lease: i64,
-    keeper: LeaseKeeper,
-    acks: LeaseKeepAliveStream,
-    sent: VecDeque<Instant>,
-    valid_until: Instant,
-}
-
-/// `previous` (the last session's lease) when etcd acknowledges a renewal of it, else a
-/// new lease. Keeping it, a session lost with its etcd member keeps this instance's keys,
-/// the leader key too: no election, no pause in deciding.
-async fn take_lease(
-    client: &mut Client,
-    ttl: Duration,
-    previous: Option<i64>,
-) -> Result<Held, String> {
-    // `lease_keep_alive` sends a renewal and waits for etcd's answer to it: Ok is a renewal
-    // acknowledged, and a lease etcd no longer holds is its LeaseKeepAliveError.
-    if let Some(lease) = previous {
-        let sent = Instant::now();
-        match client.lease_keep_alive(lease).await {
-            Ok((keeper, acks)) => {
-                return Ok(Held {
-                    lease,
-                    keeper,
-                    acks,
-                    sent: VecDeque::new(),
-                    valid_until: sent + margin_of(ttl),
-                })
-            }
-            Err(etcd_client::Error::LeaseKeepAliveError(_)) => {}
-            Err(err) => return Err(e("lease")(err)),
-        }
-    }
-    let granted = Instant::now();
-    let secs = ttl.as_secs().max(1) as i64;
-    let lease = client
-        .lease_grant(secs, None)
-        .await
-        .map_err(e("lease"))?
-        .id();
-    let (keeper, acks) = client.lease_keep_alive(lease).await.map_err(e("lease"))?;
-    Ok(Held {
-        lease,
-        keeper,
-        acks,
-        sent: VecDeque::new(),
-        valid_until: granted + margin_of(ttl),
-    })
 }
 
 pub(super) struct Session<'a> {
@@ -418,10 +368,4 @@ impl<'a> Session<'a> {
             Err(_) => warn!("revoking the cluster lease timed out; it runs out by itself"),
         }
     }
-}
-
-/// How long a lease acknowledged at `t` surely lives after `t`: its TTL less a tenth (at
-/// least 300 ms) for clock rate differences and etcd's own expiry checks.
-fn margin_of(ttl: Duration) -> Duration {
-    ttl.saturating_sub((ttl / 10).max(Duration::from_millis(300)))
 }
