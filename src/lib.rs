@@ -15,7 +15,7 @@ pub mod fd_limit;
 pub mod group;
 mod health;
 mod hooks;
-pub mod http1;
+mod http1;
 mod local_error;
 pub mod memory;
 pub mod metrics;
