@@ -4,7 +4,7 @@
 #
 #   bash benches/scale.sh                 (from any directory)
 #
-# For each N in SCALE_GROUPS, examples/scale.rs starts failoverd with N groups (main
+# For each N in SCALE_GROUPS, examples/scale/ starts failoverd with N groups (main
 # 127.0.0.2, backup 127.0.0.3, one tcp-checked port; checks every SCALE_INTERVAL s, timeout
 # SCALE_TIMEOUT s, rise 2, fall 2) and measures: seconds until every group is primary with
 # both targets up (goal: rise x interval + 2 s), CPU (% of one core) and RSS of steady
