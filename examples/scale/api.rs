@@ -16,7 +16,7 @@ pub fn http(admin: SocketAddr, method: &str, path: &str) -> Result<(u16, String)
     let body = if method == "POST" { "{}" } else { "" };
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;

@@ -8,7 +8,11 @@
 //! - inside the token check, on operating calls: a body limit (64 KiB: an operating call
 //!   needs a few bytes) and a body read timeout (tower-http);
 //! - on operating calls, before the token check: `same_origin`, which refuses a call a
-//!   browser makes from another site's page.
+//!   browser makes from another site's page;
+//! - while the API is open (no tokens), on every request: `no_rebinding`, which refuses a
+//!   request addressed to a host name other than `localhost`.
+
+use std::net::IpAddr;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -125,5 +129,95 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
             StatusCode::FORBIDDEN,
             "cross-origin request refused: an operating call from a browser must come from the status page of this admin address",
         ),
+    }
+}
+
+/// Refuses (403) a request to the open API (no tokens) whose `Host` is a name other than
+/// `localhost`. DNS rebinding: a page on `evil.example`, whose name then resolves to
+/// 127.0.0.1, is to the browser the same origin as the API, so `same_origin` lets its calls
+/// through and it may read the answers. A browser names in `Host` the host of the page's
+/// URL, so an open API answers only URLs with an IP address or `localhost`. Behind tokens
+/// the name does not matter: a page cannot get the token. No `Host` at all (HTTP/1.0, a
+/// script) passes: a browser always sends one.
+pub async fn no_rebinding(State(tokens): State<Tokens>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST);
+    if tokens.is_empty() {
+        if let Some(host) = host.filter(|h| !addresses_this_machine(h.as_bytes())) {
+            let msg = format!(
+                "request to {:?} refused: the API has no tokens, so it answers only requests \
+                 addressed to an IP address or localhost (a guard against DNS rebinding); \
+                 use such a URL, or configure [[admin.token]]",
+                String::from_utf8_lossy(host.as_bytes())
+            );
+            return error(StatusCode::FORBIDDEN, msg);
+        }
+    }
+    next.run(req).await
+}
+
+/// A `Host` header of an IP address or `localhost` (or a name under `.localhost`, RFC 6761),
+/// with or without a port.
+fn addresses_this_machine(host: &[u8]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) => {
+                return ip.parse::<std::net::Ipv6Addr>().is_ok()
+                    && (port.is_empty() || is_port(port.strip_prefix(':')));
+            }
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(Some(port)) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name.parse::<IpAddr>().is_ok() || name == "localhost" || name.ends_with(".localhost")
+}
+
+fn is_port(port: Option<&str>) -> bool {
+    port.is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addresses_this_machine;
+
+    #[test]
+    fn only_addresses_and_localhost_address_this_machine() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:8439",
+            "10.1.2.3:80",
+            "[::1]",
+            "[::1]:8439",
+            "localhost",
+            "LocalHost:8439",
+            "localhost.:8439",
+            "app.localhost:8439",
+        ] {
+            assert!(addresses_this_machine(ok.as_bytes()), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:8439",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:8439",
+            "evilocalhost",
+            "[::1",
+            "[::1]8439",
+            "[evil]:80",
+            "127.0.0.1:",
+            "127.0.0.1:port",
+            "",
+            "\u{ff}",
+        ] {
+            assert!(!addresses_this_machine(refused.as_bytes()), "{refused:?}");
+        }
     }
 }

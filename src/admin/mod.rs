@@ -92,7 +92,7 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
         // Inside the token check: a stranger's body is neither read nor even measured.
         .route_layer(RequestBodyLimitLayer::new(layers::BODY_LIMIT))
         .route_layer(RequestBodyTimeoutLayer::new(body_timeout))
-        .route_layer(from_fn_with_state(tokens, layers::require_operate))
+        .route_layer(from_fn_with_state(tokens.clone(), layers::require_operate))
         .route_layer(from_fn(layers::same_origin));
     Router::new()
         .route("/live", get(|| async { "ok\n" }))
@@ -111,6 +111,7 @@ pub fn router(ctx: AdminCtx, body_timeout: Duration) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(from_fn_with_state(tokens, layers::no_rebinding))
         .layer(from_fn(layers::request_limits))
         .layer(map_response(layers::json_errors))
         .with_state(ctx)

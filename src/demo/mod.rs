@@ -378,7 +378,7 @@ async fn request(addr: SocketAddr) -> anyhow::Result<String> {
 async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let exchange = async {
         let mut s = TcpStream::connect(addr).await?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await?;
         let mut out = Vec::new();
         s.read_to_end(&mut out).await?;

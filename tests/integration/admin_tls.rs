@@ -28,7 +28,7 @@ async fn tls_get(
     let name = ServerName::IpAddress(addr.ip().into());
     let mut tls = connector.connect(name, tcp).await?;
     tls.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await?;
     let mut out = Vec::new();

@@ -64,7 +64,7 @@ fn status_and_body(raw: &[u8]) -> (u16, String) {
 /// the whole answer (the request says `Connection: close`).
 async fn raw(addr: std::net::SocketAddr, head: &str, rest: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("{head}\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+    s.write_all(format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .expect("send head");
     let _ = s.write_all(rest).await;

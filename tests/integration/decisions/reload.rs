@@ -39,9 +39,11 @@ async fn decisions_a_reload_cut_short_leaves_every_group_checked() {
         let mut s = tokio::net::TcpStream::connect(f.admin)
             .await
             .expect("admin");
-        s.write_all(b"POST /v1/reload HTTP/1.1\r\nhost: failoverd\r\ncontent-length: 0\r\n\r\n")
-            .await
-            .expect("send");
+        let request = format!(
+            "POST /v1/reload HTTP/1.1\r\nhost: {}\r\ncontent-length: 0\r\n\r\n",
+            f.admin
+        );
+        s.write_all(request.as_bytes()).await.expect("send");
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         drop(s);
         // Let that reload end before the next one starts.

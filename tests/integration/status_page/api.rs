@@ -214,9 +214,8 @@ async fn api_shows_sessions_last_error_and_failback_countdown() {
 async fn an_open_stream_ends_when_failoverd_stops() {
     let (_main, _backup, mut f) = start(false).await;
     let mut s = TcpStream::connect(f.admin).await.unwrap();
-    s.write_all(b"GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!("GET /v1/stream HTTP/1.1\r\nHost: {}\r\n\r\n", f.admin);
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut seen = Seen {
         text: String::new(),
         cursor: 0,
@@ -268,14 +267,18 @@ async fn a_stream_ends_when_its_token_is_removed() {
     assert_eq!(get(&f, "/v1/whoami", Some(VIEWER)).await.status, 401);
 }
 
-/// POSTs `path` as a browser on `origin` would, with no token: the status code.
+/// POSTs `path` as a browser on `origin` would, with no token: the status code. The
+/// `Host` is the admin address, or `host`.
 async fn post_from(f: &Failoverd, path: &str, origin: &str) -> u16 {
+    post_as(f, path, origin, &f.admin.to_string()).await
+}
+
+async fn post_as(f: &Failoverd, path: &str, origin: &str, host: &str) -> u16 {
     let mut s = TcpStream::connect(f.admin).await.unwrap();
     let body = r#"{"target": "backup"}"#;
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nContent-Type: text/plain\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nContent-Type: text/plain\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        f.admin,
         body.len()
     );
     s.write_all(request.as_bytes()).await.unwrap();
@@ -308,4 +311,65 @@ async fn an_operating_call_from_another_sites_page_is_refused() {
     let own = format!("http://{}", f.admin);
     assert_eq!(post_from(&f, switch, &own).await, 200);
     assert_eq!(active(&f.group("app").await), ["backup"]);
+}
+
+/// `GET path` with `Host: host` and maybe a token: the status code.
+async fn get_as(f: &Failoverd, path: &str, host: &str, token: Option<&str>) -> u16 {
+    let mut s = TcpStream::connect(f.admin).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    if answer.contains(" 403 ") {
+        assert!(answer.contains("DNS rebinding"), "{answer}");
+    }
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"))
+}
+
+/// DNS rebinding: a page on `evil.example` whose name then resolves to 127.0.0.1 is, to the
+/// browser, the same origin as the open API. The API answers only requests addressed to an
+/// IP address or `localhost` while it is open; behind tokens the name does not matter (a
+/// page cannot get the token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_api_refuses_requests_addressed_to_a_host_name() {
+    let (_main, _backup, open) = start(false).await;
+    let port = open.admin.port();
+    for path in ["/v1/groups", "/"] {
+        let evil = format!("evil.example:{port}");
+        assert_eq!(get_as(&open, path, &evil, None).await, 403, "{path}");
+    }
+    let evil = format!("evil.example:{port}");
+    let switch = "/v1/groups/app/switch";
+    let origin = format!("http://{evil}");
+    assert_eq!(post_as(&open, switch, &origin, &evil).await, 403);
+    assert_eq!(active(&open.group("app").await), ["main"]);
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_string(),
+    ] {
+        assert_eq!(
+            get_as(&open, "/v1/groups", &host, None).await,
+            200,
+            "{host}"
+        );
+    }
+    drop(open);
+
+    let (_main, _backup, closed) = start(true).await;
+    let host = format!("failoverd.example:{}", closed.admin.port());
+    assert_eq!(
+        get_as(&closed, "/v1/groups", &host, Some(VIEWER)).await,
+        200
+    );
+    assert_eq!(get_as(&closed, "/v1/groups", &host, None).await, 401);
 }
