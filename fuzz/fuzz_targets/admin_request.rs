@@ -52,6 +52,9 @@ fn world() -> &'static World {
                 store: None,
                 events: events.clone(),
                 notices: None,
+                cluster: None,
+                gates: None,
+                derive: None,
             };
             let (sup, supervisor, snapshot) = Supervisor::new(&config, None, &[], services);
             tokio::spawn(sup.run(CancellationToken::new()));
@@ -67,6 +70,8 @@ fn world() -> &'static World {
                 events,
                 tokens: Tokens::new(Vec::new()),
                 subsystems: Subsystems::new(CancellationToken::new()),
+                cluster: None,
+                drills: Default::default(),
             };
             router(ctx, Duration::from_millis(200))
         });

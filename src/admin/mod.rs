@@ -41,7 +41,7 @@ use crate::group::snapshot::SnapshotReader;
 use crate::group::supervisor::SupervisorHandle;
 use crate::reconfig::ReloadHandle;
 use crate::store::events::EventLog;
-use crate::tokens::Tokens;
+pub use crate::tokens::Tokens;
 
 #[derive(Clone)]
 pub struct AdminCtx {
