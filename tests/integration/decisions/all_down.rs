@@ -59,7 +59,16 @@ command = ["sh", "-c", "echo $TRIGGER $CAUSE $EPOCH >> {dir}/alerts.log"]"#;
     })
     .await;
     assert_eq!(text.lines().count(), 2, "{text}");
-    let evs = f.events().await;
+    // The hook's line is in the file before its run is in the history: wait for both runs.
+    let evs = eventually(
+        Duration::from_secs(10),
+        "both hook runs recorded",
+        || async {
+            let evs = f.events().await;
+            (evs.iter().filter(|e| e["kind"] == "hook").count() >= 2).then_some(evs)
+        },
+    )
+    .await;
     let kinds: Vec<&str> = evs
         .iter()
         .filter_map(|e| e["kind"].as_str())
